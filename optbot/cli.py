@@ -23,6 +23,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+@app.callback()
+def _root() -> None:
+    """optbot: NSE F&O options trading on SmartAPI (paper by default)."""
+
+
 # Order here is the order shown by --help.
 _COMMAND_MODULES = ("demo", "calendar", "charges", "sql", "config", "warehouse")
 
