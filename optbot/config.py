@@ -536,7 +536,7 @@ class Credentials(BaseModel):
 SIM_DEMO_CREDENTIALS = Credentials(
     client_code=SecretStr("DEMO01"),
     pin=SecretStr("1234"),
-    totp_secret=SecretStr("OPTBOTSIMDEMOKEY"),
+    totp_secret=SecretStr("OPTBOTSIMDEMOKEYTOTPSECRET234567"),
     api_key=SecretStr("optbot-sim-key"),
 )
 

@@ -517,7 +517,7 @@ def test_paper_against_the_simulator_uses_demo_credentials() -> None:
     assert creds is SIM_DEMO_CREDENTIALS
     assert creds.client_code.get_secret_value() == "DEMO01"
     assert creds.pin.get_secret_value() == "1234"
-    assert creds.totp_secret.get_secret_value() == "OPTBOTSIMDEMOKEY"
+    assert creds.totp_secret.get_secret_value() == "OPTBOTSIMDEMOKEYTOTPSECRET234567"
     assert creds.api_key.get_secret_value() == "optbot-sim-key"
 
 
