@@ -23,13 +23,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
 @app.callback()
 def _root() -> None:
     """optbot: NSE F&O options trading on SmartAPI (paper by default)."""
 
 
 # Order here is the order shown by --help.
-_COMMAND_MODULES = ("demo", "calendar", "charges", "sql", "config", "warehouse")
+_COMMAND_MODULES = (
+    "demo",
+    "sim",
+    "login",
+    "nightly",
+    "flows",
+    "calendar",
+    "charges",
+    "sql",
+    "config",
+    "warehouse",
+)
 
 
 def _register_all() -> None:
