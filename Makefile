@@ -30,6 +30,16 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy market
 
+# A local Prefect server on 127.0.0.1:4200 with every deployment of prefect.yaml and a process
+# worker, so the schedules show in the Prefect UI. Ctrl-C stops the worker;
+# `.venv/bin/prefect server stop` stops the server.
+PREFECT_LOCAL_API := http://127.0.0.1:4200/api
+serve: install
+	$(BIN)/prefect server start --host 127.0.0.1 --background
+	PREFECT_API_URL=$(PREFECT_LOCAL_API) $(BIN)/prefect work-pool create optbot-process --type process --overwrite
+	PREFECT_API_URL=$(PREFECT_LOCAL_API) $(BIN)/prefect --no-prompt deploy --all
+	PREFECT_API_URL=$(PREFECT_LOCAL_API) $(BIN)/prefect worker start --pool optbot-process
+
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
