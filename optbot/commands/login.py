@@ -55,6 +55,14 @@ RefreshTokenOption = Annotated[
         show_default=False,
     ),
 ]
+PasteOption = Annotated[
+    bool,
+    typer.Option(
+        "--paste-tokens",
+        help="Paste jwt, feed token and refresh token at hidden prompts (kept out of the "
+        "process list and shell history, unlike --jwt/--feed-token).",
+    ),
+]
 DataDirOption = Annotated[
     Path | None,
     typer.Option(
@@ -76,6 +84,7 @@ def login(
     jwt: JwtOption = None,
     feed_token: FeedTokenOption = None,
     refresh_token: RefreshTokenOption = None,
+    paste_tokens: PasteOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Log in to SmartAPI once for the day; every optbot run reuses the session until midnight IST.
@@ -84,7 +93,7 @@ def login(
     any that are missing), then asks for the 6-digit TOTP code. With --jwt and --feed-token it
     stores tokens from a login made elsewhere instead, after checking them.
 
-    Example: optbot login --totp 123456
+    Example: optbot login --totp 123456   (or: optbot login --paste-tokens)
     """
     from optbot.config import ConfigError, load_settings
 
@@ -94,7 +103,21 @@ def login(
             settings = load_settings(config, mode="paper")
     except ConfigError as exc:
         _fail(str(exc))
-    pasted = any(value is not None for value in (jwt, feed_token, refresh_token))
+    in_argv = any(value is not None for value in (jwt, feed_token, refresh_token))
+    if paste_tokens and in_argv:
+        _fail("give either --paste-tokens or --jwt/--feed-token, not both")
+    if in_argv:
+        print(
+            "Warning: tokens given on the command line are visible in the process list and "
+            "shell history; prefer --paste-tokens.",
+            file=sys.stderr,
+        )
+    if paste_tokens:
+        jwt = typer.prompt("jwt", hide_input=True)
+        feed_token = typer.prompt("feed token", hide_input=True)
+        refresh_token = typer.prompt("refresh token (Enter for none)", default="", hide_input=True)
+        refresh_token = refresh_token or None
+    pasted = paste_tokens or in_argv
     if pasted and (not jwt or not feed_token):
         _fail("--jwt and --feed-token are both needed to use pasted tokens")
     if totp is not None and pasted:

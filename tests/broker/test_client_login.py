@@ -165,3 +165,29 @@ def test_jwt_without_feed_token_is_a_usage_error(sim: Any, tmp_path: Path) -> No
     result = _login("--config", str(_config(sim, tmp_path)), "--jwt", "eyJx")
     assert result.exit_code == 2
     assert "--feed-token" in result.stderr
+
+
+def test_paste_tokens_prompts_hidden_and_stores(sim: Any, tmp_path: Path) -> None:
+    tokens = sim.issue_session()
+    typed = f"{tokens['jwtToken']}\n{tokens['feedToken']}\n{tokens['refreshToken']}\n"
+    result = _login("--config", str(_config(sim, tmp_path)), "--paste-tokens", stdin=typed)
+    assert result.exit_code == 0, result.output
+    stored = json.loads(_session_file(tmp_path).read_text())
+    assert stored["jwt"] == tokens["jwtToken"] and stored["feed_token"] == tokens["feedToken"]
+    # Hidden prompts: the pasted values are never echoed back.
+    assert tokens["jwtToken"] not in result.output
+    assert tokens["feedToken"] not in result.output
+
+
+def test_tokens_in_argv_warn_about_the_process_list(sim: Any, tmp_path: Path) -> None:
+    tokens = sim.issue_session()
+    result = _login(
+        "--config",
+        str(_config(sim, tmp_path)),
+        "--jwt",
+        tokens["jwtToken"],
+        "--feed-token",
+        tokens["feedToken"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "prefer --paste-tokens" in result.stderr
