@@ -46,6 +46,11 @@ INVALID_REFRESH = ("AB8050", "Invalid Refresh Token")
 REFRESH_EXPIRED = ("AB8051", "Refresh Token Expired")
 
 
+def _utf8(text: str) -> bytes:
+    """``text`` as bytes for a constant-time comparison (lone surrogates from JSON included)."""
+    return text.encode("utf-8", "surrogatepass")
+
+
 class SessionClock(Protocol):
     def now(self) -> datetime: ...
 
@@ -120,9 +125,8 @@ class SessionStore:
         head, _, mac = token.rpartition(".")
         if head.count(".") != 1 or not mac:
             return False
-        want = hmac.new(self._secret, head.encode(), hashlib.sha512).digest()
-        got = base64.urlsafe_b64encode(want).rstrip(b"=").decode()
-        return hmac.compare_digest(got, mac)
+        want = hmac.new(self._secret, _utf8(head), hashlib.sha512).digest()
+        return hmac.compare_digest(base64.urlsafe_b64encode(want).rstrip(b"="), _utf8(mac))
 
     def issue(self, client_code: str | None = None) -> Session:
         """Mint a fresh session without a login call (tests and the admin API use this)."""
@@ -149,13 +153,15 @@ class SessionStore:
 
     def check_totp(self, code: str) -> bool:
         """True for the code of the current 30 s step or one step either side."""
-        return self.credentials.totp_matches(code, self._wall(), window=1)
+        # Other scripts' digits pass str.isdigit but are never a TOTP code.
+        return code.isascii() and self.credentials.totp_matches(code, self._wall(), window=1)
 
     def login(self, clientcode: str, password: str, totp: str) -> Session:
         """``loginByPassword``: AB1007 for a wrong client code or PIN, AB1050 for a wrong TOTP."""
         creds = self.credentials
-        code_ok = hmac.compare_digest(clientcode.upper(), creds.client_code.upper())
-        pin_ok = hmac.compare_digest(password, creds.pin)
+        # Compared as bytes: compare_digest refuses non-ASCII text, and any input is just wrong.
+        code_ok = hmac.compare_digest(_utf8(clientcode.upper()), _utf8(creds.client_code.upper()))
+        pin_ok = hmac.compare_digest(_utf8(password), _utf8(creds.pin))
         if not (code_ok and pin_ok):
             raise AuthFailure(*INVALID_LOGIN)
         if not self.check_totp(totp):

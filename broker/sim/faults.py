@@ -7,8 +7,11 @@ Grammar of a fault spec (``optbot sim --faults``, ``POST /__sim/faults``): comma
 name               value                      effect
 =================  =========================  ===============================================
 ratelimit          probability 0..1           a REST call gets the 403 rate-limit text anyway
-http5xx            probability 0..1           a REST call (or the master) gets a 5xx
-latency_ms         milliseconds, 0..60000     every REST response is delayed this long
+http5xx            probability 0..1           a REST call (or the master) gets a 5xx and is
+                                              not acted on
+latency_ms         milliseconds, 0..60000     every REST answer (and the master) is held this
+                                              long *after* the request was acted on: a client
+                                              that times out first has still placed its order
 ws_drop_after_s    seconds > 0                WebSockets are dropped (no close frame) this
                                               long after they connect
 ws_silent_after_s  seconds > 0                WebSockets stay open but send nothing (no ticks,

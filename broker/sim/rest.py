@@ -1,8 +1,9 @@
 """The SmartAPI REST surface of the simulator (SPEC §1–§5) and the instrument master (§7).
 
-Every call goes through the same gate, in this order:
+Every call is counted (``SimStats``: in all and per endpoint, whatever becomes of it) and goes
+through the same gate, in this order:
 
-1. faults: ``latency_ms`` delay, then an ``http5xx`` roll (HTML body, status 500/502/503/504);
+1. the ``http5xx`` fault roll (HTML body, status 500/502/503/504): the request is *not* acted on;
 2. headers (§1.2): ``X-PrivateKey`` must be the API key (else the gateway body
    ``{"success": false, "message": "Invalid API Key", "errorCode": "AG8001", "data": ""}``);
    ``X-UserType`` must be ``USER`` (AB1005); ``X-SourceID``, ``X-ClientLocalIP``,
@@ -13,7 +14,13 @@ Every call goes through the same gate, in this order:
    HTTP 403, ``text/plain``, ``Access denied because of exceeding access rate``;
 5. the handler, in a worker thread. Answers use the §1.3 envelope with HTTP 200 —
    ``{"status": true, "message": "SUCCESS", "errorcode": "", "data": …}`` or
-   ``{"status": false, "message": …, "errorcode": "AB…", "data": null}``.
+   ``{"status": false, "message": …, "errorcode": "AB…", "data": null}``;
+6. the ``latency_ms`` fault holds the answer (whichever it is) that long. The request has
+   already been acted on, so a client that gives up waiting has still placed its order: the
+   "accepted, answer lost" case a SmartAPI client must survive.
+
+A client that goes away before its request body has arrived is not an error: the request is
+dropped unanswered and nothing is logged.
 
 Numbers in request bodies may be strings or numbers (§4.6). Prices in market-data answers are
 rupees as JSON numbers (``paise / 100``, whose JSON text is the exact two-decimal value); order
@@ -35,7 +42,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
@@ -175,9 +182,7 @@ def endpoint(
 ) -> Callable[[Request], Awaitable[Response]]:
     """Wrap ``handler`` in the gate described in the module docstring."""
 
-    async def serve(request: Request) -> Response:
-        state.stats.rest_requests += 1
-        await _delay(state)
+    async def gate(request: Request) -> Response:
         broken = _server_error(state)
         if broken is not None:
             return broken
@@ -212,10 +217,24 @@ def endpoint(
             return JSONResponse(fail(exc.code, exc.message))
         return JSONResponse(ok(data))
 
+    async def serve(request: Request) -> Response:
+        state.stats.count_rest(name)
+        try:
+            response = await gate(request)
+        except ClientDisconnect:
+            # Gone before its body arrived: nothing was done and nobody is left to answer.
+            return Response(status_code=499)
+        await _delay(state)
+        return response
+
     return serve
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+# Request fields whose values are secrets: a refusal names the field, never the value.
+SECRET_FIELDS = frozenset({"password", "totp", "refreshToken"})
 
 
 def _text(body: Mapping[str, Any], field: str) -> str:
@@ -223,7 +242,8 @@ def _text(body: Mapping[str, Any], field: str) -> str:
     if raw is None:
         return ""
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        raise ApiError("AB1007", f"Invalid parameters: {field} must be text, got {raw!r}")
+        got = "" if field in SECRET_FIELDS else f", got {raw!r}"
+        raise ApiError("AB1007", f"Invalid parameters: {field} must be text{got}")
     return str(raw).strip()
 
 
@@ -580,11 +600,12 @@ _TABLE: tuple[tuple[str, str, str, Handler, bool], ...] = (
 
 def _master_route(state: SimState) -> Route:
     async def master(request: Request) -> Response:
-        await _delay(state)
         broken = _server_error(state)
         if broken is not None:
+            await _delay(state)
             return broken
         payload = await run_in_threadpool(state.master_bytes)
+        await _delay(state)
 
         def chunks() -> Iterator[bytes]:
             step = 64 * 1024

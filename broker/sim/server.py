@@ -28,7 +28,7 @@ import socket
 import threading
 import time as _time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any, TypeVar
 
@@ -152,6 +152,13 @@ class SimStats:
     rest_requests: int = 0
     feed_frames: int = 0
     order_messages: int = 0
+    # REST requests received per endpoint name (``placeOrder`` …), refused ones included.
+    rest_by_endpoint: dict[str, int] = field(default_factory=dict)
+
+    def count_rest(self, endpoint: str) -> None:
+        """One more REST request received for ``endpoint`` (called on the event loop only)."""
+        self.rest_requests += 1
+        self.rest_by_endpoint[endpoint] = self.rest_by_endpoint.get(endpoint, 0) + 1
 
 
 class SimState:
@@ -279,6 +286,7 @@ class SimState:
             "orders": orders,
             "trades": trades,
             "rest_requests": self.stats.rest_requests,
+            "rest_requests_by_endpoint": dict(self.stats.rest_by_endpoint),
             "feed_frames": self.stats.feed_frames,
             "order_messages": self.stats.order_messages,
         }

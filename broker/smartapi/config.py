@@ -104,8 +104,13 @@ class SmartApiConfig:
     timeout_s: float = 10.0
     # Attempts after the first, for calls that are safe to repeat.
     max_retries: int = 5
-    # No call (retries and waits included) runs longer than this.
+    # No call (retries, budget waits and HTTP timeouts included) runs longer than this; a call
+    # whose request budget has no room before it fails at once with RateLimited, unsent.
     deadline_s: float = 60.0
+    # After a placeOrder without a clear answer (timeout, 5xx), how long to keep looking for its
+    # ordertag in the order book before giving up with OrderStatusUnknown. Counted from when the
+    # answer failed, so it runs on well past the HTTP timeout the broker had to accept it.
+    order_settle_s: float = 10.0
     # Backoff between retries: jittered exponential from ``backoff_initial_s`` up to the max.
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0

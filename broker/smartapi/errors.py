@@ -9,6 +9,9 @@
     │   ├── RateLimited              over the broker's request budget (403 text body, or 429)
     │   └── BrokerUnavailable        5xx, timeout, dropped connection, garbled reply
     │       └── BrokerUnreachable    no connection was made: the request never left this machine
+    ├── MustReconcile                the outcome is unknown: read the broker's books before acting
+    │   └── OrderStatusUnknown       a placeOrder may or may not have made an order; never resend
+    │                                it blind — look its ordertag up first (DESIGN invariant 2)
     ├── InvalidRequest               the request itself is wrong; resending it cannot help
     ├── NotFound                     no such order / trade / position (AB1013–AB1016)
     ├── OrderRejected                the broker took the order and rejected it (funds, band, …)
@@ -74,7 +77,22 @@ class RetryLater(BrokerError):
 
 
 class RateLimited(RetryLater):
-    """The broker's per-account request budget was exceeded."""
+    """The broker's per-account request budget was exceeded (or would be: see ``retry_after_s``).
+
+    ``retry_after_s`` is set when the client itself held the request back because its budget
+    has no room soon enough: nothing was sent, and the budget has room again after that long.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, code=code, http_status=http_status)
 
 
 class BrokerUnavailable(RetryLater):
@@ -83,6 +101,32 @@ class BrokerUnavailable(RetryLater):
 
 class BrokerUnreachable(BrokerUnavailable):
     """No connection could be made, so the request was certainly not acted upon."""
+
+
+class MustReconcile(BrokerError):
+    """The broker may or may not have acted; compare with its books before doing anything else."""
+
+
+class OrderStatusUnknown(MustReconcile):
+    """A placeOrder got no clear answer and its ``ordertag`` has not shown up in the order book.
+
+    The order may still appear (an acceptance can trail its answer), or may never have been
+    made. Nothing was sent again. Before sending the intent once more, look ``ordertag`` up in
+    the order book (``ExecutionClient.place`` with ``maybe_sent=True`` does that first).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        ordertag: str,
+        order_id: str | None = None,
+        code: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        self.ordertag = ordertag
+        self.order_id = order_id
+        super().__init__(message, code=code, http_status=http_status)
 
 
 class InvalidRequest(BrokerError):

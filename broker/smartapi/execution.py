@@ -1,10 +1,21 @@
 """Live order execution on SmartAPI: place without ever doubling an order, modify, cancel.
 
-The broker's ``ordertag`` carries our intent id. A placeOrder that times out or meets a 5xx
-may still have been accepted, so before an intent is sent again it is looked up in the order
-book by its tag: found means done, not found means sending again is safe. Callers that
-re-send an intent after a restart pass ``maybe_sent=True`` (the default) and get the same
-guarantee from the first attempt.
+DESIGN invariant 2 — a retry never creates a second order. The broker's ``ordertag`` carries
+our intent id, and a placeOrder is sent again only when it provably never left:
+
+* **never sent** — no connection was made (:class:`BrokerUnreachable`: refused, connect
+  timeout). The REST layer sends it again itself, within its retry budget and deadline.
+* **maybe sent** — the request went out and the answer was lost: a read timeout, a dropped
+  connection, a 5xx, a garbled reply. Success only means "accepted" (SPEC §4.3), and an
+  acceptance can reach the order book after its answer was lost, so *not in the book yet*
+  proves nothing. The order book is watched for the tag (one look per ``lookup_delay_s``,
+  within its 1/s budget) for ``settle_s`` seconds: found means done; still missing raises
+  :class:`OrderStatusUnknown`. It is **never** sent again automatically: the caller
+  reconciles (order updates, the book a little later) and may then call :meth:`place` again,
+  which looks the tag up before sending anything.
+
+Callers that re-send an intent (after a restart, or after :class:`OrderStatusUnknown`) pass
+``maybe_sent=True`` (the default) and the tag is looked up before the first send.
 
 After the broker acknowledges an order, its record is read back (details by unique order id):
 a rejection (funds, price band …) arrives as an order with status ``rejected`` and is raised as
@@ -15,14 +26,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from broker.smartapi.errors import (
+    BrokerError,
     BrokerUnavailable,
     BrokerUnreachable,
     InvalidRequest,
     NotFound,
     OrderRejected,
+    OrderStatusUnknown,
+    RetryLater,
 )
 from broker.smartapi.models import Order, OrderAck
 from broker.smartapi.rest import OrderRequest, SmartApiClient
@@ -40,14 +55,17 @@ class ExecutionClient:
         client: SmartApiClient,
         *,
         lookup_delay_s: float = 1.0,
-        max_sends: int = 3,
+        settle_s: float | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
-        # The order book can trail an acceptance by a moment; wait this long before asking it.
+        # The order book can trail an acceptance, and allows one read a second: look this often.
         self.lookup_delay_s = lookup_delay_s
-        self.max_sends = max_sends
+        # How long an unclear placeOrder is watched for (default: the client's order_settle_s).
+        self.settle_s = client.transport.config.order_settle_s if settle_s is None else settle_s
         self._sleep = sleep
+        self._clock = clock
 
     async def find_by_tag(self, ordertag: str) -> Order | None:
         """The most recent order of the day carrying ``ordertag``, if any."""
@@ -57,10 +75,12 @@ class ExecutionClient:
         return matches[-1] if matches else None
 
     async def place(self, request: OrderRequest, *, maybe_sent: bool = True) -> Order:
-        """Place ``request`` exactly once; its ``ordertag`` must be the intent id.
+        """Place ``request`` at most once; its ``ordertag`` must be the intent id.
 
         ``maybe_sent=False`` skips the first order-book lookup, for an intent the caller knows
-        was never sent (saves one call from the 1/s order-book budget).
+        was never sent (saves one call from the 1/s order-book budget). Raises
+        :class:`OrderStatusUnknown` when the send got no clear answer and the order did not
+        show up within ``settle_s``; :class:`BrokerUnreachable` when it could not be sent.
         """
         tag = request.ordertag
         if not tag or len(tag) > MAX_ORDERTAG_LENGTH:
@@ -72,27 +92,46 @@ class ExecutionClient:
             if existing is not None:
                 log.info("intent %s already at the broker as order %s", tag, existing.order_id)
                 return _confirmed(existing)
-        last_error: BrokerUnavailable | None = None
-        for send in range(1, self.max_sends + 1):
+        try:
+            ack = await self.client.place_order(request)
+        except BrokerUnreachable:
+            raise  # never sent; the REST layer has already sent it again as far as it may
+        except BrokerUnavailable as exc:
+            log.warning("placeOrder for intent %s unclear (%s); watching the book for it", tag, exc)
+            return _confirmed(await self._settle(tag, exc))
+        return _confirmed(await self._read_back(ack, tag))
+
+    async def _settle(self, tag: str, cause: BrokerUnavailable) -> Order:
+        """The order of a maybe-sent intent, once it shows up; OrderStatusUnknown if it does not."""
+        give_up_at = self._clock() + self.settle_s
+        looks = 0
+        trouble = ""
+        while True:
+            await self._sleep(self.lookup_delay_s)
+            looks += 1
             try:
-                ack = await self.client.place_order(request)
-            except BrokerUnreachable:
-                raise  # provably not sent, and the REST layer has already retried
-            except BrokerUnavailable as exc:
-                last_error = exc
-                log.warning("placeOrder for intent %s unclear (%s); checking the book", tag, exc)
-                await self._sleep(self.lookup_delay_s)
                 found = await self.find_by_tag(tag)
-                if found is not None:
-                    log.info("intent %s was accepted as order %s", tag, found.order_id)
-                    return _confirmed(found)
-                log.info("intent %s is not in the book; sending again (%d)", tag, send + 1)
-                continue
-            return _confirmed(await self._read_back(ack, tag))
-        raise BrokerUnavailable(
-            f"placeOrder for intent {tag}: no clear answer after {self.max_sends} sends and "
-            f"not in the order book ({last_error})"
-        ) from last_error
+            except RetryLater as exc:
+                found, trouble = None, f"; last look failed: {exc}"
+                log.info("order book unavailable while settling intent %s (%s)", tag, exc)
+            except BrokerError as exc:
+                raise OrderStatusUnknown(
+                    f"placeOrder for intent {tag}: no clear answer ({cause}) and the order book "
+                    f"cannot be read ({exc}); not sent again — reconcile before retrying",
+                    ordertag=tag,
+                ) from exc
+            if found is not None:
+                log.info("intent %s was accepted as order %s", tag, found.order_id)
+                return found
+            if self._clock() >= give_up_at:
+                break
+        log.error("intent %s: placeOrder unclear and not in the book; not sent again", tag)
+        raise OrderStatusUnknown(
+            f"placeOrder for intent {tag}: no clear answer ({cause}) and not in the order book "
+            f"after {looks} looks over {self.settle_s:g} s{trouble}; not sent again — "
+            "reconcile before retrying",
+            ordertag=tag,
+        ) from cause
 
     async def _read_back(self, ack: OrderAck, tag: str) -> Order:
         try:
@@ -101,8 +140,11 @@ class ExecutionClient:
             log.info("details for order %s unavailable (%s); using the book", ack.order_id, exc)
         found = await self.find_by_tag(tag)
         if found is None:
-            raise BrokerUnavailable(
-                f"order {ack.order_id} was acknowledged but is not in the order book yet"
+            raise OrderStatusUnknown(
+                f"order {ack.order_id} for intent {tag} was acknowledged but its record cannot "
+                "be read yet; reconcile before acting on it",
+                ordertag=tag,
+                order_id=ack.order_id,
             )
         return found
 

@@ -10,7 +10,8 @@ dozen lines with no I/O of its own.
 
 How it works: each bucket keeps the times of the requests it let through. A request may go at
 time ``t`` when, for every window ``W`` with cap ``n``, the ``n``-th most recent request went
-at or before ``t − W − margin``. Otherwise the caller sleeps for the shortfall and asks again.
+at or before ``t − W − margin``. Otherwise the caller sleeps for the shortfall and asks again —
+or, given a limit on how long it may wait (its call's deadline), is told the shortfall at once.
 The ``margin`` absorbs the difference between when we send and when the broker counts (network
 jitter). The check-and-record step holds a plain lock and never awaits, so one limiter can be
 shared by every coroutine and thread that uses the same account — as the broker's count is.
@@ -65,10 +66,18 @@ class SlidingWindowLimiter:
             log.append(at)
             return 0.0
 
-    async def acquire(self, bucket: str) -> None:
-        """Wait (asynchronously) until a request in ``bucket`` may be sent, and count it."""
+    async def acquire(self, bucket: str, *, within_s: float | None = None) -> float:
+        """Wait (asynchronously) until a request in ``bucket`` may be sent, count it, return 0.
+
+        With ``within_s``, never wait past that many seconds from now: when the budget has no
+        room by then, return at once (nothing counted) with how long the wait would still be.
+        """
+        end = None if within_s is None else self._clock() + within_s
         while (wait := self.try_acquire(bucket)) > 0:
+            if end is not None and self._clock() + wait > end:
+                return wait
             await asyncio.sleep(wait)
+        return 0.0
 
     def acquire_blocking(self, bucket: str) -> None:
         """The same for synchronous callers."""

@@ -6,7 +6,10 @@ Two layers:
   :mod:`~broker.smartapi.errors` exception. It spends the per-endpoint budget
   (:mod:`~broker.smartapi.ratelimit`) before every attempt and retries what is safe to retry
   with jittered exponential backoff (tenacity), within a bounded number of attempts and a
-  total deadline. It knows nothing of sessions.
+  total deadline. The deadline bounds the waits for budget too: when the budget has no room
+  before it, the call fails at once with :class:`RateLimited` (``retry_after_s`` set, nothing
+  sent) instead of sleeping past it; and no attempt's HTTP timeout runs past it. It knows
+  nothing of sessions.
 * :class:`SmartApiClient` is the API the rest of optbot calls: profile, funds, candles, OI,
   LTP, quote, orders, books, positions. It takes the session token from
   :class:`~broker.smartapi.auth.SmartApiSession`; when the broker refuses the token it has
@@ -35,6 +38,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from time import monotonic
 from typing import Any, Literal
 from urllib.parse import quote as url_quote
 
@@ -176,6 +180,7 @@ class RestTransport:
     ) -> Any:
         """Send one call (with retries per ``retry``) and return its ``data``."""
         cfg = self.config
+        deadline = monotonic() + cfg.deadline_s
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda exc: _should_retry(exc, retry)),
             wait=wait_exponential_jitter(
@@ -190,7 +195,7 @@ class RestTransport:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._attempt(endpoint, body, jwt, path_params)
+                return await self._attempt(endpoint, body, jwt, path_params, deadline)
         raise AssertionError("unreachable: tenacity either returns or re-raises")
 
     async def _attempt(
@@ -199,21 +204,37 @@ class RestTransport:
         body: Mapping[str, Any] | None,
         jwt: str | None,
         path_params: Mapping[str, str] | None,
+        deadline: float,
     ) -> Any:
         path = endpoint.path
         if path_params:
             path = path.format(**{k: url_quote(v, safe="") for k, v in path_params.items()})
         url = self.config.rest_url.rstrip("/") + path
         headers = request_headers(self.config, self._api_key, jwt)
-        await self.limiter.acquire(bucket_for(endpoint.name))
-        self.attempts += 1
         name = endpoint.name
+        short = await self.limiter.acquire(
+            bucket_for(name), within_s=max(0.0, deadline - monotonic())
+        )
+        if short > 0:
+            raise RateLimited(
+                f"{name}: request budget full for {short:.1f} s more, past this call's "
+                f"{self.config.deadline_s:g} s deadline; not sent",
+                retry_after_s=short,
+            )
+        # The HTTP timeout, too, ends at the deadline at the latest.
+        timeout = self.config.timeout_s
+        request_timeout = self._http.timeout
+        if (left := deadline - monotonic()) < timeout:
+            timeout = max(0.001, left)
+            request_timeout = httpx.Timeout(timeout)
+        self.attempts += 1
         try:
             response = await self._http.request(
                 endpoint.method,
                 url,
                 headers=headers,
                 json=dict(body) if body is not None and endpoint.method == "POST" else None,
+                timeout=request_timeout,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise BrokerUnreachable(
@@ -221,7 +242,7 @@ class RestTransport:
             ) from exc
         except httpx.TimeoutException as exc:
             raise BrokerUnavailable(
-                f"{name}: no answer within {self.config.timeout_s:g} s ({type(exc).__name__})"
+                f"{name}: no answer within {timeout:.3g} s ({type(exc).__name__})"
             ) from exc
         except httpx.TransportError as exc:
             raise BrokerUnavailable(f"{name}: connection failed ({type(exc).__name__})") from exc
@@ -272,6 +293,8 @@ class RestTransport:
 def _should_retry(exc: BaseException, policy: RetryPolicy) -> bool:
     if policy == "never":
         return False
+    if isinstance(exc, RateLimited) and exc.retry_after_s is not None:
+        return False  # held back by our own budget, whose room comes only after the deadline
     if policy == "unsent":
         return isinstance(exc, RateLimited | BrokerUnreachable)
     return isinstance(exc, RetryLater)

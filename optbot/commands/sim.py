@@ -119,7 +119,9 @@ def sim(
         typer.Option(
             help=(
                 "Faults, e.g. ratelimit=0.2,http5xx=0.1,latency_ms=200,ws_drop_after_s=30,"
-                "ws_silent_after_s=20,malformed=0.01,expire_at=10:30,reject=0.1,fill_delay_s=2"
+                "ws_silent_after_s=20,malformed=0.01,expire_at=10:30,reject=0.1,fill_delay_s=2. "
+                "http5xx answers without acting; latency_ms holds each answer after acting "
+                "(an order placed, its answer late)."
             ),
             show_default=False,
         ),

@@ -115,3 +115,24 @@ def test_budget_table_matches_spec_source_a() -> None:
     assert BUDGETS["getOrderBook"] == Budget(per_second=1)
     assert BUDGETS["getLtpData"] == Budget(10, 500, 5000)
     assert BUDGETS["getProfile"] == Budget(per_second=3, per_hour=1000)
+
+
+def test_acquire_within_a_limit_reports_the_shortfall_instead_of_sleeping() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(lambda _: Budget(per_second=1), margin_s=0.1, clock=clock)
+
+    async def scenario() -> tuple[float, float, list[float], float]:
+        first = await limiter.acquire("b", within_s=0.0)  # room now: counted at once
+        clock.now = 0.25
+        # Next room at 0 + 1 s + 0.1 margin = 1.1, i.e. 0.85 s away: more than 0.5 allows.
+        refused = await limiter.acquire("b", within_s=0.5)
+        counted = limiter.sent_times("b")
+        clock.now = 1.1
+        later = await limiter.acquire("b", within_s=0.0)
+        return first, refused, counted, later
+
+    first, refused, counted, later = asyncio.run(scenario())
+    assert (first, later) == (0.0, 0.0)
+    assert abs(refused - 0.85) < 1e-9
+    assert counted == [0.0]  # the refused request was not counted
+    assert limiter.sent_times("b") == [1.1]  # (0.0 has left the window by then)

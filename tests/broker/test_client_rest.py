@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time as wall
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
@@ -24,7 +25,9 @@ from broker.smartapi.errors import (
     RateLimited,
     SessionExpired,
 )
+from broker.smartapi.limits import Budget
 from broker.smartapi.models import IST, Order
+from broker.smartapi.ratelimit import SlidingWindowLimiter
 from broker.smartapi.rest import OrderRequest, RestTransport, SmartApiClient
 from tests.broker.test_client_support import (
     assert_no_secrets,
@@ -32,6 +35,8 @@ from tests.broker.test_client_support import (
     issued_store,
     make_client,
     requests_seen,
+    sim_config,
+    sim_credentials,
 )
 
 # --------------------------------------------------------------------------- reply parsing
@@ -381,3 +386,53 @@ def test_ordertag_of_20_characters_is_refused_before_sending(sim: Any) -> None:
             assert client.transport.attempts == 0
 
     asyncio.run(scenario())
+
+
+def test_budget_wait_past_the_deadline_fails_at_once_unsent(sim: Any) -> None:
+    """deadline_s bounds the wait for budget: no sleeping a minute for a 1 s call."""
+    backoffs: list[float] = []
+
+    async def backoff(seconds: float) -> None:
+        backoffs.append(seconds)
+        await asyncio.sleep(seconds)
+
+    async def scenario() -> RateLimited:
+        client = SmartApiClient.open(
+            sim_config(sim, deadline_s=1.0),
+            sim_credentials(sim),
+            store=issued_store(sim),
+            limiter=SlidingWindowLimiter(lambda _: Budget(per_minute=1)),
+            sleep=backoff,
+        )
+        async with client:
+            before = requests_seen(sim)
+            await client.ltp("NSE", "Nifty 50", "99926000")
+            with pytest.raises(RateLimited) as caught:
+                # The guard only turns a hang (the old 60 s budget sleep) into a failure.
+                await asyncio.wait_for(client.ltp("NSE", "Nifty 50", "99926000"), 10)
+            assert requests_seen(sim) - before == 1  # the second call never left
+            assert client.transport.attempts == 1
+            return caught.value
+
+    refused = asyncio.run(scenario())
+    assert refused.retry_after_s is not None and refused.retry_after_s > 1.0
+    assert "deadline" in str(refused) and "not sent" in str(refused)
+    assert backoffs == []  # not retried either: no room would come before the deadline
+
+
+def test_http_timeout_ends_at_the_deadline(sim: Any) -> None:
+    async def scenario() -> BrokerUnavailable:
+        async with make_client(
+            sim, store=issued_store(sim), deadline_s=0.5, timeout_s=5.0
+        ) as client:
+            sim.set_faults("latency_ms=1500")
+            try:
+                with pytest.raises(BrokerUnavailable) as caught:
+                    # The guard turns a full 5 s timeout into a failure.
+                    await asyncio.wait_for(client.profile(), 4)
+            finally:
+                sim.clear_faults()
+            return caught.value
+
+    error = asyncio.run(scenario())
+    assert re.search(r"no answer within 0\.\d+ s", str(error)), str(error)

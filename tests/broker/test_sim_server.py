@@ -6,6 +6,7 @@ Clients here are plain httpx and the ``websockets`` sync client, never our own S
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -221,6 +222,53 @@ def test_login_with_wrong_pin_or_client_code_is_ab1007(http: httpx.Client, sim: 
     away_from_totp_edge()
     assert login(http, sim, password="9999")["errorcode"] == "AB1007"
     assert login(http, sim, clientcode="NOBODY")["errorcode"] == "AB1007"
+
+
+def test_odd_login_input_is_refused_cleanly_not_a_500(http: httpx.Client, sim: SimServer) -> None:
+    away_from_totp_edge()
+    for field, value, code in [
+        ("clientcode", "DEMÖ01", "AB1007"),
+        ("password", "１２３４", "AB1007"),  # fullwidth digits: not the PIN
+        ("totp", "١٢٣٤٥٦", "AB1050"),  # Arabic-Indic digits pass str.isdigit
+    ]:
+        answer = login(http, sim, **{field: value})
+        assert answer["status"] is False and answer["errorcode"] == code, (field, answer)
+    # A lone surrogate survives JSON decoding as text; it must still be just a wrong PIN.
+    sim.reset_rate_limits()
+    raw = json.dumps({"clientcode": sim.client_code, "password": "\ud800", "totp": "000000"})
+    r = http.post(LOGIN, content=raw.encode(), headers=headers(sim))
+    assert r.status_code == 200 and r.json()["errorcode"] == "AB1007"
+    # Non-ASCII in a bearer token's signature is a bad token (AG8001), not a server error.
+    bad = headers(sim)
+    r = http.get(
+        f"{SECURE}/user/v1/getProfile",
+        headers={**bad, "Authorization": "Bearer eyJh.eyJz.sig\xe9".encode("latin-1")},
+    )
+    assert r.status_code == 401 and r.json()["errorCode"] == "AG8001"
+
+
+def test_refusals_never_echo_a_secret_value(
+    http: httpx.Client, sim: SimServer, tokens: dict[str, str]
+) -> None:
+    away_from_totp_edge()
+    totp = sim.totp_now()
+    for field, value, secret in [
+        ("password", [int(sim.pin)], sim.pin),
+        ("password", {"pin": sim.pin}, sim.pin),
+        ("totp", [totp], totp),
+    ]:
+        answer = login(http, sim, **{field: value})
+        assert answer["errorcode"] == "AB1007"
+        assert field in answer["message"] and "must be text" in answer["message"]
+        assert secret not in json.dumps(answer), f"{field} echoed: {answer}"
+    sim.reset_rate_limits()
+    refused = http.post(
+        f"{AUTH}/jwt/v1/generateTokens",
+        json={"refreshToken": [tokens["refreshToken"]]},
+        headers=headers(sim),
+    )
+    assert refused.json()["errorcode"] == "AB1007"
+    assert tokens["refreshToken"] not in refused.text
 
 
 def test_requests_missing_required_headers_are_refused(http: httpx.Client, sim: SimServer) -> None:
@@ -992,6 +1040,82 @@ def test_http5xx_and_ratelimit_faults(
     assert r.status_code == 403 and r.text == RATE_LIMIT_BODY
     sim.clear_faults()
     assert get(http, sim, tokens["jwtToken"], "/user/v1/getProfile").status_code == 200
+
+
+def _place_count(sim: SimServer) -> int:
+    return int(sim.state_view()["rest_requests_by_endpoint"].get("placeOrder", 0))
+
+
+def test_latency_holds_the_answer_after_the_order_is_placed(
+    http: httpx.Client, sim: SimServer, tokens: dict[str, str], unlimited: None
+) -> None:
+    """The lost-answer case: the client gives up, yet the broker has taken the order."""
+    jwt = tokens["jwtToken"]
+    tag = "L" + uuid.uuid4().hex[:12]
+    body = {**order_body(option(sim), "BUY", int(option(sim)["lotsize"]), "LIMIT", "10")}
+    body["ordertag"] = tag
+    before = _place_count(sim)
+    sim.set_faults("latency_ms=1500")
+    try:
+        with pytest.raises(httpx.ReadTimeout):
+            http.post(
+                f"{SECURE}/order/v1/placeOrder", json=body, headers=headers(sim, jwt), timeout=0.3
+            )
+        # The answer is still held, but the order is already in the book.
+        sim.clear_faults()
+        book = get(http, sim, jwt, "/order/v1/getOrderBook").json()["data"] or []
+    finally:
+        sim.clear_faults()
+    assert [r["ordertag"] for r in book if r["ordertag"] == tag] == [tag]
+    assert _place_count(sim) - before == 1
+
+
+def test_http5xx_fault_does_not_act_on_the_request(
+    http: httpx.Client, sim: SimServer, tokens: dict[str, str], unlimited: None
+) -> None:
+    jwt = tokens["jwtToken"]
+    tag = "F" + uuid.uuid4().hex[:12]
+    body = {**order_body(option(sim), "BUY", int(option(sim)["lotsize"]), "LIMIT", "10")}
+    body["ordertag"] = tag
+    before = _place_count(sim)
+    sim.set_faults("http5xx=1")
+    r = post(http, sim, jwt, "/order/v1/placeOrder", body)
+    sim.clear_faults()
+    assert r.status_code >= 500
+    assert _place_count(sim) - before == 1  # received and counted …
+    book = get(http, sim, jwt, "/order/v1/getOrderBook").json()["data"] or []
+    assert tag not in [r["ordertag"] for r in book]  # … but not acted on
+
+
+def test_a_client_gone_before_its_body_is_dropped_quietly(sim: SimServer) -> None:
+    """The body never arrives (the client timed out and left): no 500, no order, no traceback."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": LOGIN,
+        "raw_path": LOGIN.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers(sim).items()],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", sim.port),
+    }
+    before = sim.state_view()["rest_requests_by_endpoint"].get("loginByPassword", 0)
+    asyncio.run(sim.app(scope, receive, send))  # the old gate raised ClientDisconnect here
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 499
+    assert sim.state_view()["rest_requests_by_endpoint"]["loginByPassword"] == before + 1
 
 
 def test_control_api_over_http(http: httpx.Client, sim: SimServer) -> None:
