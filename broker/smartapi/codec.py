@@ -42,12 +42,15 @@ Fields of `TICK_DTYPE` and `Tick` (SDK spelling in brackets where it differs):
     week_52_high_price               i64   paise  [52_week_high_price]
     week_52_low_price                i64   paise  [52_week_low_price]  -- end of SNAP_QUOTE
 
-The raw best-five buy/sell flags are validated, not kept: a bid level must carry
-flag 1 (or be all zeros, an empty level), an ask level flag 0.
+Best-five levels are read by position, as SPEC §6.5 lays them out: the first five
+sub-packets are bids, the next five asks. Their buy/sell flags are checked, not
+trusted or kept: SDK builds disagree on what the flag means, so a frame whose flags
+differ from the SPEC's (a bid level flagged other than 1 unless it is empty, an ask
+level flagged other than 0) still decodes in full and is only counted in
+`TickBatch.flag_mismatches`.
 
 Malformed-frame reasons: "empty frame", "depth-20 unsupported",
-"unknown mode N", "truncated: …", "too long: …", "non-digit token",
-"bad best-five flags".
+"unknown mode N", "truncated: …", "too long: …", "non-digit token".
 """
 
 from __future__ import annotations
@@ -100,7 +103,7 @@ _WIRE_SCALARS: tuple[tuple[str, str, int], ...] = (
 )
 _BEST_FIVE_OFFSET = 147
 
-# One 20-byte best-five sub-packet: flag (1 buy / 0 sell), quantity, price, orders.
+# One 20-byte best-five sub-packet: flag (1 buy / 0 sell per SPEC), quantity, price, orders.
 _LEVEL_DTYPE = np.dtype(
     {
         "names": ["flag", "quantity", "price", "orders"],
@@ -186,7 +189,7 @@ _SNAP_HEAD = 18
 _SNAP_LEVELS_END = _SNAP_HEAD + 4 * 2 * BEST_FIVE
 
 # Fault codes, computed vectorised; 0 means the frame is good.
-_OK, _EMPTY, _DEPTH_20, _UNKNOWN_MODE, _BAD_LENGTH, _BAD_TOKEN, _BAD_FLAGS = range(7)
+_OK, _EMPTY, _DEPTH_20, _UNKNOWN_MODE, _BAD_LENGTH, _BAD_TOKEN = range(6)
 
 # Expected frame length indexed by the mode byte; 0 for modes we do not decode.
 _EXPECTED_LENGTH = np.zeros(256, dtype=np.intp)
@@ -213,9 +216,7 @@ def _reason(code: int, mode: int, length: int) -> str:
         return f"unknown mode {mode}"
     if code == _BAD_LENGTH:
         return _length_reason(mode, length)
-    if code == _BAD_TOKEN:
-        return "non-digit token"
-    return "bad best-five flags"
+    return "non-digit token"
 
 
 _NO_LEVELS: tuple[int, ...] = (0,) * BEST_FIVE
@@ -287,6 +288,8 @@ class TickBatch:
     malformed: int = 0
     # (frame index, reason) for the first MAX_REPORTED_MALFORMED malformed frames.
     malformed_frames: tuple[tuple[int, str], ...] = ()
+    # Decoded SNAP_QUOTE rows whose best-five flags differ from SPEC §6.5 (kept, by position).
+    flag_mismatches: int = 0
 
     def __len__(self) -> int:
         return len(self.ticks)
@@ -326,11 +329,10 @@ def decode_ticks(frames: Sequence[bytes]) -> TickBatch:
     for mode, length in FRAME_LENGTH.items():
         if first == length and len(buffer) == length * count and bool((lengths == length).all()):
             wire = np.frombuffer(buffer, dtype=_WIRE_DTYPES[mode])
-            if (
-                bool((wire["subscription_mode"] == mode).all())
-                and not _content_faults(wire, mode).any()
-            ):
-                return TickBatch(_to_ticks(wire, mode))
+            if bool((wire["subscription_mode"] == mode).all()) and not _content_faults(wire).any():
+                return TickBatch(
+                    _to_ticks(wire, mode), flag_mismatches=_flag_mismatches(wire, mode)
+                )
             break
     return _decode_mixed(lengths, buffer)
 
@@ -350,16 +352,18 @@ def _decode_mixed(lengths: np.ndarray, buffer: bytes) -> TickBatch:
     ).astype(np.uint8)
 
     groups: list[tuple[np.ndarray, np.ndarray, int]] = []
+    flag_mismatches = 0
     for mode in FRAME_LENGTH:
         rows = np.flatnonzero((codes == _OK) & (modes == mode))
         if rows.size == 0:
             continue
         wire = _gather(buffer, starts[rows], mode)
-        faults = _content_faults(wire, mode)
+        faults = _content_faults(wire)
         if faults.any():
             codes[rows] = faults
             keep = faults == _OK
             rows, wire = rows[keep], wire[keep]
+        flag_mismatches += _flag_mismatches(wire, mode)
         groups.append((rows, wire, mode))
 
     good = codes == _OK
@@ -374,12 +378,12 @@ def _decode_mixed(lengths: np.ndarray, buffer: bytes) -> TickBatch:
         _widen(staged[first : first + rows.size], wire, mode)
         first += rows.size
     if len(groups) <= 1:
-        return TickBatch(staged, malformed, reported)
+        return TickBatch(staged, malformed, reported, flag_mismatches)
     staged_rows = np.concatenate([rows for rows, _, _ in groups])
     source = np.empty(staged.size, dtype=np.intp)
     source[(np.cumsum(good) - 1)[staged_rows]] = np.arange(staged.size)
     ticks = staged.view(_TICK_RECORD)[source].view(TICK_DTYPE)
-    return TickBatch(ticks, malformed, reported)
+    return TickBatch(ticks, malformed, reported, flag_mismatches)
 
 
 def _describe(
@@ -408,21 +412,30 @@ def _gather(buffer: bytes, starts: np.ndarray, mode: int) -> np.ndarray:
     return frames
 
 
-def _content_faults(wire: np.ndarray, mode: int) -> np.ndarray:
-    """Fault code per record for a bad token or bad best-five flags (0 when fine)."""
+def _content_faults(wire: np.ndarray) -> np.ndarray:
+    """Fault code per record for a bad token (0 when fine)."""
     # numpy reads an S25 field up to its last non-NUL byte, so `isdigit` rejects an
     # empty token, any non-digit and any NUL between digits in one C loop.
     token_ok = np.strings.isdigit(wire["token"])
-    faults = np.where(token_ok, _OK, _BAD_TOKEN).astype(np.uint8)
-    if mode == SNAP_QUOTE_MODE:
-        levels = wire["best_five"]
-        flag = levels["flag"]
-        empty = (levels["quantity"] == 0) & (levels["price"] == 0) & (levels["orders"] == 0)
-        bid = flag[:, :BEST_FIVE]
-        bids_ok = ((bid == 1) | ((bid == 0) & empty[:, :BEST_FIVE])).all(axis=1)
-        asks_ok = (flag[:, BEST_FIVE:] == 0).all(axis=1)
-        faults[token_ok & ~(bids_ok & asks_ok)] = _BAD_FLAGS
-    return faults
+    return np.where(token_ok, _OK, _BAD_TOKEN).astype(np.uint8)
+
+
+def _flag_mismatches(wire: np.ndarray, mode: int) -> int:
+    """How many SNAP_QUOTE records carry best-five flags other than SPEC §6.5's."""
+    if mode != SNAP_QUOTE_MODE or wire.size == 0:
+        return 0
+    levels = wire["best_five"]
+    flag = levels["flag"]
+    bid = flag[:, :BEST_FIVE]
+    # An empty bid level is all zeros on the wire, its flag included.
+    bid_empty = (
+        (levels["quantity"][:, :BEST_FIVE] == 0)
+        & (levels["price"][:, :BEST_FIVE] == 0)
+        & (levels["orders"][:, :BEST_FIVE] == 0)
+    )
+    bids_ok = ((bid == 1) | ((bid == 0) & bid_empty)).all(axis=1)
+    asks_ok = (flag[:, BEST_FIVE:] == 0).all(axis=1)
+    return int(wire.size - np.count_nonzero(bids_ok & asks_ok))
 
 
 def _to_ticks(wire: np.ndarray, mode: int) -> np.ndarray:
@@ -447,7 +460,8 @@ def _widen(ticks: np.ndarray, wire: np.ndarray, mode: int) -> None:
 def decode_frame_reference(frame: bytes) -> dict[str, Any]:
     """Decode one frame with `struct.unpack`; raises `MalformedFrame` with the reason.
 
-    Returns only the fields the frame's mode carries (token as str, best-five as tuples).
+    Returns only the fields the frame's mode carries (token as str, best-five as tuples,
+    bids then asks by position whatever their flags say).
     """
     if not frame:
         raise MalformedFrame("empty frame")
@@ -470,13 +484,6 @@ def decode_frame_reference(frame: bytes) -> dict[str, Any]:
     tick = dict(zip(_SCALARS[mode], values[:_SNAP_HEAD] + values[_SNAP_LEVELS_END:], strict=True))
     tick["token"] = token.decode("ascii")
     levels = values[_SNAP_HEAD:_SNAP_LEVELS_END]
-    flags = levels[0::4]
-    for level in range(BEST_FIVE):
-        bid_empty = levels[4 * level + 1] == levels[4 * level + 2] == levels[4 * level + 3] == 0
-        if not (flags[level] == 1 or (flags[level] == 0 and bid_empty)):
-            raise MalformedFrame("bad best-five flags")
-    if any(flags[BEST_FIVE:]):
-        raise MalformedFrame("bad best-five flags")
     for side, first in (("buy", 0), ("sell", BEST_FIVE)):
         side_levels = levels[4 * first : 4 * (first + BEST_FIVE)]
         tick[f"best_5_{side}_quantity"] = side_levels[1::4]
@@ -536,7 +543,7 @@ def encode_ticks(ticks: np.ndarray, mode: int) -> list[bytes]:
     wire["subscription_mode"] = mode
     for name in _SCALARS[mode][1:]:
         wire[name] = ticks[name]
-    if _content_faults(wire, LTP_MODE).any():
+    if _content_faults(wire).any():
         raise ValueError(f"every token must be 1..{TOKEN_SIZE} ASCII digits")
     if mode == SNAP_QUOTE_MODE:
         levels = wire["best_five"]

@@ -1,35 +1,30 @@
-"""SmartAPI WebSocket 2.0 market-data client (SPEC §6) and the reconnect machinery it shares.
+"""SmartAPI WebSocket 2.0 market-data client (SPEC §6).
 
-`MarketFeed` keeps one socket to `/smart-stream` alive for as long as it runs:
+`MarketFeed` keeps one socket to `/smart-stream` alive for as long as it runs (the
+connect loop, backoff, ping, watchdog and retry classifier live in `reconnect`):
 
-* header auth (`Authorization`, `x-api-key`, `x-client-code`, `x-feed-token`);
+* header auth (`Authorization`, `x-api-key`, `x-client-code`, `x-feed-token`), from
+  fixed tokens or from a `reconnect.CredentialsProvider` asked on every connect and
+  once more after a refused handshake, so the feed survives the nightly token rollover
+  (`reconnect.session_credentials(session)` adapts the REST session);
 * subscribe / unsubscribe by mode (LTP, QUOTE, SNAP_QUOTE) and exchange type, re-sent
   in full after every reconnect;
-* a text `ping` every `ping_interval` seconds, a watchdog that drops a socket that has
-  been open but silent for `silence_timeout` seconds (a known SmartAPI failure after
-  the nightly token rollover), and reconnection with jittered exponential backoff that
-  resets after a good connection;
 * binary frames are only collected while the socket has data buffered, then decoded as
   one batch by `codec.decode_ticks` and handed to `on_batch` (or `batches()`), so the
   hot path has no per-frame Python decoding;
 * client-side limits checked before anything is sent: 1000 (token, mode) subscriptions
   per connection, 3 connections per client code in this process.
 
-Retry or give up is decided in one place, `classify_failure`: network errors, 5xx and
-a socket dropped mid-session are retried; a handshake refused with 401/403 is an auth
-failure that stops the socket (no retry storm); 429 is retried after a longer pause.
+Errors, grouped by what the caller should do (the `Feed*` tree is drawn in `reconnect`
+and re-exported here):
 
-Errors, grouped by what the caller should do:
-
-    errors.BrokerError
-    └── FeedError                    base of everything raised here
-        ├── FeedAuthError            credentials refused (also an errors.AuthError): log in
-        │                            again, then start a new socket
-        ├── FeedRefused              handshake refused for another reason (bad URL, 4xx)
-        └── FeedLimitError           a client-side limit would be broken (also an
-            │                        errors.InvalidRequest); nothing was sent
-            ├── SubscriptionLimitError   more than 1000 (token, mode) pairs on one connection
-            └── ConnectionLimitError     more than 3 sockets for one client code
+    reconnect.FeedError
+    ├── FeedAuthError                credentials refused (and, with a provider, refused
+    │                                again after a renewal): log in, start a new socket
+    ├── FeedRefused                  handshake refused for another reason (bad URL, 4xx)
+    └── FeedLimitError               a client-side limit would be broken; nothing was sent
+        ├── SubscriptionLimitError   more than 1000 (token, mode) pairs on one connection
+        └── ConnectionLimitError     more than 3 sockets for one client code
 
     ServerMessageError               not raised: an E1001/E1002 object from the server,
                                      counted, logged and passed to `on_error`
@@ -43,34 +38,41 @@ as `redactor=` to share one list of secrets with the REST client.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import inspect
 import json
 import logging
 import random
-import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, ClassVar, Literal, NamedTuple, Self
+from typing import Any, Literal, NamedTuple
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import (
-    ConnectionClosed,
-    InvalidHandshake,
-    InvalidStatus,
-    InvalidURI,
-)
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from broker.smartapi.codec import TickBatch, decode_ticks
-from broker.smartapi.errors import AuthError, BrokerError, InvalidRequest, Redactor
+from broker.smartapi.errors import Redactor
+from broker.smartapi.reconnect import (
+    MAX_CONNECTIONS_PER_CLIENT,
+    Backoff,
+    ConnectionLimitError,
+    CredentialsProvider,
+    FeedAuthError,
+    FeedCredentials,
+    FeedError,
+    FeedLimitError,
+    FeedRefused,
+    MaybeAwaitable,
+    ReconnectingSocket,
+    SocketStats,
+    invoke_callback,
+    pick_credentials,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 1000
-MAX_CONNECTIONS_PER_CLIENT = 3
 # Subscribe requests remembered for matching E1001/E1002 replies (the server sends no ack).
 _REMEMBERED_REQUESTS = 256
 
@@ -106,43 +108,8 @@ class Subscription(NamedTuple):
 # --------------------------------------------------------------------------- errors
 
 
-class FeedError(BrokerError):
-    """Base of the WebSocket client errors."""
-
-
-class FeedAuthError(FeedError, AuthError):
-    """The handshake refused our credentials (HTTP 401/403); the socket has stopped."""
-
-    def __init__(self, message: str, *, status: int, reason: str = "") -> None:
-        super().__init__(message, http_status=status)
-        self.status = status
-        # The server's `x-error-message`, e.g. "Invalid Header - Invalid Feed Token".
-        self.reason = reason
-
-
-class FeedRefused(FeedError):
-    """The handshake was refused for a reason retrying will not fix (e.g. HTTP 404)."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message, http_status=status)
-        self.status = status
-
-
-class FeedLimitError(FeedError, InvalidRequest):
-    """A client-side limit would be exceeded; nothing was sent."""
-
-    def __init__(self, message: str, *, count: int, limit: int) -> None:
-        super().__init__(message)
-        self.count = count
-        self.limit = limit
-
-
 class SubscriptionLimitError(FeedLimitError):
     """More (token, mode) subscriptions than one connection may hold."""
-
-
-class ConnectionLimitError(FeedLimitError):
-    """More concurrent sockets than one client code may open."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,515 +123,6 @@ class ServerMessageError:
     refused: frozenset[Subscription] = frozenset()
 
 
-# --------------------------------------------------------------------------- reconnecting
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Jittered exponential backoff between connection attempts.
-
-    Attempt n waits `min(max_delay, initial * factor**n)` scaled by a random factor in
-    `[1 - jitter, 1]`, so many clients dropped together do not return together.
-    `throttled_delay` is the floor after the server says "too many" (HTTP 429).
-    """
-
-    initial: float = 0.5
-    factor: float = 2.0
-    max_delay: float = 30.0
-    jitter: float = 0.5
-    throttled_delay: float = 10.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Seconds to wait before connection attempt number `attempt` (0-based) is retried."""
-        ceiling = min(self.max_delay, self.initial * self.factor ** min(attempt, 64))
-        return ceiling * (1.0 - self.jitter * rng.random())
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What to do about a failed or lost connection."""
-
-    retry: bool
-    min_delay: float = 0.0
-    # The error to raise when not retrying; None means re-raise the original exception.
-    error: FeedError | None = None
-
-
-def classify_failure(
-    exc: BaseException,
-    *,
-    service: str,
-    backoff: Backoff,
-    redact: Callable[[str], str] | None = None,
-) -> Verdict:
-    """Decide whether a connection failure is worth retrying (the one place that decides).
-
-    `redact` cleans the server's `x-error-message` before it goes into an error message.
-    """
-    if isinstance(exc, InvalidStatus):
-        status = exc.response.status_code
-        reason = exc.response.headers.get("x-error-message", "") or ""
-        if redact is not None:
-            reason = redact(reason)
-        if status == 401:
-            detail = reason or "invalid token"
-            return Verdict(
-                retry=False,
-                error=FeedAuthError(
-                    f"{service} refused the login ({detail}); log in again",
-                    status=status,
-                    reason=reason,
-                ),
-            )
-        if status == 403:
-            detail = reason or "token expired"
-            return Verdict(
-                retry=False,
-                error=FeedAuthError(
-                    f"{service} refused the session ({detail}); log in again",
-                    status=status,
-                    reason=reason,
-                ),
-            )
-        if status == 429:
-            return Verdict(retry=True, min_delay=backoff.throttled_delay)
-        if status >= 500:
-            return Verdict(retry=True)
-        return Verdict(
-            retry=False,
-            error=FeedRefused(f"{service} refused the handshake", status=status),
-        )
-    if isinstance(exc, InvalidURI):
-        return Verdict(retry=False, error=FeedRefused(f"{service} URL is not a WebSocket URL"))
-    # InvalidHandshake covers a server that closes the socket mid-handshake (as SmartAPI
-    # does to a connection beyond its limit); ConnectionClosed a socket lost mid-session.
-    if isinstance(exc, OSError | TimeoutError | EOFError | InvalidHandshake | ConnectionClosed):
-        return Verdict(retry=True)
-    return Verdict(retry=False)
-
-
-class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """Logger for the websockets library: formats each record and strips secrets from it."""
-
-    def __init__(self, target: logging.Logger, redact: Redactor) -> None:
-        super().__init__(target, {})
-        self._redact = redact
-
-    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        if not self.isEnabledFor(level):
-            return
-        text = str(msg) % args if args else str(msg)
-        self.logger.log(level, "%s", self._redact(text), **kwargs)
-
-
-class _ConnectionSlots:
-    """Process-wide count of open sockets per (service, client code)."""
-
-    _lock: ClassVar[threading.Lock] = threading.Lock()
-    _held: ClassVar[dict[tuple[str, str], int]] = {}
-
-    @classmethod
-    def acquire(cls, service: str, client_code: str, limit: int) -> None:
-        with cls._lock:
-            key = (service, client_code)
-            held = cls._held.get(key, 0)
-            if held >= limit:
-                raise ConnectionLimitError(
-                    f"{service}: connection {held + 1} for client code {client_code!r} "
-                    f"refused; at most {limit} connections are allowed per client code",
-                    count=held + 1,
-                    limit=limit,
-                )
-            cls._held[key] = held + 1
-
-    @classmethod
-    def release(cls, service: str, client_code: str) -> None:
-        with cls._lock:
-            key = (service, client_code)
-            held = cls._held.get(key, 0)
-            if held <= 1:
-                cls._held.pop(key, None)
-            else:
-                cls._held[key] = held - 1
-
-    @classmethod
-    def held(cls, service: str, client_code: str) -> int:
-        with cls._lock:
-            return cls._held.get((service, client_code), 0)
-
-
-class _Silent(Exception):
-    """The watchdog found the socket open but silent."""
-
-
-@dataclass
-class SocketStats:
-    """Counters shared by both sockets."""
-
-    connect_attempts: int = 0  # handshakes tried, failed ones included
-    connections: int = 0  # handshakes that succeeded
-    reconnects: int = 0  # successful handshakes after the first
-    watchdog_trips: int = 0  # sockets dropped for being silent too long
-    pongs: int = 0
-    callback_errors: int = 0  # exceptions raised by our callers' callbacks (logged, swallowed)
-    last_message_at: float | None = None  # wall-clock epoch seconds of the latest message
-
-
-MaybeAwaitable = Awaitable[None] | None
-
-
-async def invoke_callback(callback: Callable[..., MaybeAwaitable], *args: object) -> None:
-    """Call a sync or async callback and await its result when it is awaitable."""
-    result = callback(*args)
-    if inspect.isawaitable(result):
-        await result
-
-
-class ReconnectingSocket:
-    """A WebSocket kept open by a connect/serve loop; subclasses handle the messages.
-
-    Subclasses implement `_read` (consume messages until the socket fails) and may
-    override `_on_open`, `_extra_tasks`, `_received_count`, `_drain` and `_finished`.
-    """
-
-    SERVICE: ClassVar[str] = "websocket"
-    MAX_CONNECTIONS: ClassVar[int] = MAX_CONNECTIONS_PER_CLIENT
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        secrets: Iterable[str],
-        redactor: Redactor | None,
-        client_code: str,
-        stats: SocketStats,
-        on_error: Callable[[Any], MaybeAwaitable] | None,
-        ping_interval: float,
-        silence_timeout: float | None,
-        backoff: Backoff,
-        open_timeout: float,
-        close_timeout: float,
-        max_queue: int,
-        proxy: str | Literal[True] | None,
-        rng: random.Random | None,
-    ) -> None:
-        if ping_interval <= 0:
-            raise ValueError(f"ping_interval must be > 0 seconds, got {ping_interval}")
-        if silence_timeout is not None and silence_timeout <= 0:
-            raise ValueError(f"silence_timeout must be > 0 seconds or None, got {silence_timeout}")
-        self._url = url
-        self._headers = dict(headers)
-        self._redact = redactor if redactor is not None else Redactor()
-        self._redact.add(*secrets)
-        self._wire_logger = _RedactingLogger(logging.getLogger(f"{__name__}.wire"), self._redact)
-        self._client_code = client_code
-        self._stats = stats
-        self._on_error = on_error
-        self._ping_interval = ping_interval
-        self._silence_timeout = silence_timeout
-        self._backoff = backoff
-        self._open_timeout = open_timeout
-        self._close_timeout = close_timeout
-        self._max_queue = max_queue
-        self._proxy = proxy
-        self._rng = rng or random.Random()
-        self._ws: ClientConnection | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stop: asyncio.Event | None = None
-        self._connected: asyncio.Event | None = None
-        self._done: asyncio.Event | None = None
-        self._started = False
-        self._slot_held = False
-        self._last_rx = 0.0
-        self._failure: BaseException | None = None
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(url={self._url!r}, client_code={self._client_code!r})"
-
-    # ----------------------------------------------------------------- lifecycle
-
-    @property
-    def connected(self) -> bool:
-        """True while a socket is open and serving."""
-        return self._ws is not None
-
-    @property
-    def failure(self) -> BaseException | None:
-        """The error that stopped the socket for good (e.g. `FeedAuthError`), if any."""
-        return self._failure
-
-    async def start(self) -> None:
-        """Run the connection loop in a background task (raises `ConnectionLimitError`).
-
-        A fatal error ends the task quietly: it is kept in `failure`, passed to `on_error`
-        and raised by `wait_connected()` / `join()`.
-        """
-        self._claim()
-        self._task = asyncio.create_task(self._background(), name=self.SERVICE)
-
-    async def run(self) -> None:
-        """Connect and stay connected until `close()`; raises the error that stopped it."""
-        self._claim()
-        await self._run_loop()
-
-    async def wait_connected(self, timeout: float | None = None) -> None:
-        """Wait until a socket is open (raises the stopping error, or TimeoutError)."""
-        _, connected, done = self._events()
-        waiters = {
-            asyncio.ensure_future(connected.wait()),
-            asyncio.ensure_future(done.wait()),
-        }
-        try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-        if connected.is_set():
-            return
-        if self._failure is not None:
-            raise self._failure
-        if done.is_set():
-            raise FeedError(f"{self.SERVICE} stopped before it connected")
-        raise TimeoutError(f"{self.SERVICE} not connected within {timeout} s")
-
-    async def join(self) -> None:
-        """Wait until the connection loop has stopped; raises the error that stopped it."""
-        if self._started:
-            await self._events()[2].wait()
-        if self._failure is not None:
-            raise self._failure
-
-    async def close(self) -> None:
-        """Close the socket cleanly and stop reconnecting (never raises the stop error)."""
-        stop, _, done = self._events()
-        stop.set()
-        if not self._started:
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), self._close_timeout + 1.0)
-        task = self._task
-        if task is not None and not task.done():
-            # Stuck in a close handshake or a callback: stop waiting for it.
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    def _events(self) -> tuple[asyncio.Event, asyncio.Event, asyncio.Event]:
-        """(stop requested, socket open, loop finished), created inside the running loop."""
-        if self._stop is None or self._connected is None or self._done is None:
-            self._stop = asyncio.Event()
-            self._connected = asyncio.Event()
-            self._done = asyncio.Event()
-        return self._stop, self._connected, self._done
-
-    def _claim(self) -> None:
-        if self._started:
-            raise RuntimeError(f"{self.SERVICE} was already started; build a new one")
-        _ConnectionSlots.acquire(self.SERVICE, self._client_code, self.MAX_CONNECTIONS)
-        self._slot_held = True
-        self._started = True
-        self._events()
-
-    async def _background(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._run_loop()
-
-    async def _run_loop(self) -> None:
-        try:
-            await self._connect_loop()
-        except Exception as exc:
-            self._failure = exc
-            await self._report(exc)
-            raise
-        finally:
-            if self._slot_held:
-                _ConnectionSlots.release(self.SERVICE, self._client_code)
-                self._slot_held = False
-            self._events()[2].set()
-            await self._finished()
-
-    # ----------------------------------------------------------------- the loop
-
-    async def _connect_loop(self) -> None:
-        stop, connected, _ = self._events()
-        attempt = 0
-        while not stop.is_set():
-            self._stats.connect_attempts += 1
-            try:
-                ws = await self._until_stopped(self._open())
-            except Exception as exc:
-                verdict = classify_failure(
-                    exc, service=self.SERVICE, backoff=self._backoff, redact=self._redact
-                )
-                if not verdict.retry:
-                    if verdict.error is not None:
-                        raise verdict.error from exc
-                    raise
-                delay = max(verdict.min_delay, self._backoff.delay(attempt, self._rng))
-                attempt += 1
-                logger.warning(
-                    "%s: connection attempt failed (%s); retrying in %.2f s",
-                    self.SERVICE,
-                    self._redact(_describe(exc)),
-                    delay,
-                )
-                await self._sleep(delay)
-                continue
-            if ws is None:  # stopped while connecting
-                break
-            self._stats.connections += 1
-            if self._stats.connections > 1:
-                self._stats.reconnects += 1
-            good = False
-            try:
-                good = await self._serve(ws)
-            finally:
-                self._ws = None
-                connected.clear()
-            if stop.is_set():
-                break
-            # A connection that delivered messages was good: start the backoff afresh.
-            if good:
-                attempt = 0
-            delay = self._backoff.delay(attempt, self._rng)
-            attempt += 1
-            logger.warning("%s: connection lost; reconnecting in %.2f s", self.SERVICE, delay)
-            await self._sleep(delay)
-
-    async def _open(self) -> ClientConnection:
-        return await connect(
-            self._url,
-            additional_headers=self._headers,
-            open_timeout=self._open_timeout,
-            close_timeout=self._close_timeout,
-            # Liveness is the text ping below (the SmartAPI way) plus the watchdog.
-            ping_interval=None,
-            compression=None,
-            max_queue=self._max_queue,
-            proxy=self._proxy,
-            logger=self._wire_logger,
-        )
-
-    async def _until_stopped(self, coro: Awaitable[ClientConnection]) -> ClientConnection | None:
-        """Await `coro` unless `close()` is called first (then cancel it and return None)."""
-        stop = self._events()[0]
-        work = asyncio.ensure_future(coro)
-        stopper = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopper.cancel()
-        if work.done():
-            return work.result()
-        work.cancel()
-        with contextlib.suppress(BaseException):
-            ws = await work
-            await ws.close()
-        return None
-
-    async def _sleep(self, delay: float) -> None:
-        stop = self._events()[0]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
-
-    async def _serve(self, ws: ClientConnection) -> bool:
-        """Serve one open socket until it is lost or stopped; True if it delivered messages."""
-        stop, connected, _ = self._events()
-        self._last_rx = time.monotonic()
-        received_before = self._received_count()
-        self._ws = ws
-        tasks: list[asyncio.Task[Any]] = []
-        try:
-            await self._on_open(ws)
-            connected.set()
-            tasks = [
-                asyncio.create_task(self._read(ws)),
-                asyncio.create_task(self._ping(ws)),
-                asyncio.create_task(stop.wait()),
-                *self._extra_tasks(),
-            ]
-            if self._silence_timeout is not None:
-                tasks.append(asyncio.create_task(self._watch(self._silence_timeout)))
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                exc = task.exception()
-                if exc is None:
-                    continue
-                if isinstance(exc, _Silent):
-                    self._stats.watchdog_trips += 1
-                    logger.warning(
-                        "%s: no message for %.1f s; reconnecting", self.SERVICE, exc.args[0]
-                    )
-                elif classify_failure(exc, service=self.SERVICE, backoff=self._backoff).retry:
-                    logger.info("%s: socket closed (%s)", self.SERVICE, _describe(exc))
-                else:
-                    raise exc
-        except ConnectionClosed as exc:
-            logger.info("%s: socket closed while opening (%s)", self.SERVICE, _describe(exc))
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await self._drain()
-            with contextlib.suppress(Exception):
-                await ws.close()
-        return self._received_count() > received_before
-
-    async def _ping(self, ws: ClientConnection) -> None:
-        while True:
-            await asyncio.sleep(self._ping_interval)
-            await ws.send("ping")
-
-    async def _watch(self, silence: float) -> None:
-        step = max(0.05, min(1.0, silence / 4))
-        while True:
-            await asyncio.sleep(step)
-            if time.monotonic() - self._last_rx > silence:
-                raise _Silent(silence)
-
-    async def _report(self, error: Any) -> None:
-        if self._on_error is None:
-            return
-        try:
-            await invoke_callback(self._on_error, error)
-        except Exception:
-            self._stats.callback_errors += 1
-            logger.exception("%s: on_error callback failed", self.SERVICE)
-
-    # ----------------------------------------------------------------- subclass hooks
-
-    async def _on_open(self, ws: ClientConnection) -> None:
-        """Called once the handshake succeeded, before the reader starts."""
-
-    async def _read(self, ws: ClientConnection) -> None:
-        raise NotImplementedError
-
-    def _extra_tasks(self) -> list[asyncio.Task[Any]]:
-        return []
-
-    def _received_count(self) -> int:
-        return self._stats.pongs
-
-    async def _drain(self) -> None:
-        """Deliver whatever was received before the socket went away."""
-
-    async def _finished(self) -> None:
-        """Called once when the loop has stopped for good."""
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 # --------------------------------------------------------------------------- market feed
 
 
@@ -675,6 +133,8 @@ class FeedStats(SocketStats):
     frames: int = 0
     ticks: int = 0
     malformed: int = 0
+    # SNAP_QUOTE ticks whose best-five flags differ from SPEC §6.5; delivered all the same.
+    flag_mismatches: int = 0
     batches: int = 0
     server_errors: int = 0
     last_malformed_reason: str = ""
@@ -698,6 +158,10 @@ class MarketFeed(ReconnectingSocket):
         ...
         await feed.close()
 
+    Give `credentials=` (e.g. `reconnect.session_credentials(session)`) instead of
+    `jwt=`/`feed_token=` for a feed that renews its tokens when a reconnect is refused;
+    with fixed tokens a refused reconnect stops the feed with `FeedAuthError`.
+
     Without `on_batch`, iterate `feed.batches()` instead. `on_error` receives server
     error objects (`ServerMessageError`, e.g. a subscription refused beyond the limit)
     and the `FeedError` that stopped the feed. Callbacks may be plain functions or
@@ -717,10 +181,11 @@ class MarketFeed(ReconnectingSocket):
         self,
         url: str,
         *,
-        jwt: str,
         api_key: str,
         client_code: str,
-        feed_token: str,
+        jwt: str | None = None,
+        feed_token: str | None = None,
+        credentials: CredentialsProvider | None = None,
         on_batch: OnBatch | None = None,
         on_error: OnFeedError | None = None,
         ping_interval: float = 10.0,
@@ -736,18 +201,18 @@ class MarketFeed(ReconnectingSocket):
         rng: random.Random | None = None,
         redactor: Redactor | None = None,
     ) -> None:
-        jwt = jwt.removeprefix("Bearer ").strip()
         self.stats = FeedStats()
+        self._api_key = api_key
         super().__init__(
             url,
-            # The raw jwt, as the WS 2.0 docs show (SmartAPI also takes "Bearer <jwt>").
-            headers={
-                "Authorization": jwt,
-                "x-api-key": api_key,
-                "x-client-code": client_code,
-                "x-feed-token": feed_token,
-            },
-            secrets=(jwt, api_key, feed_token),
+            credentials=pick_credentials(
+                self.SERVICE,
+                jwt=jwt,
+                feed_token=feed_token,
+                credentials=credentials,
+                feed_token_required=True,
+            ),
+            secrets=(api_key,),
             redactor=redactor,
             client_code=client_code,
             stats=self.stats,
@@ -911,6 +376,15 @@ class MarketFeed(ReconnectingSocket):
 
     # ----------------------------------------------------------------- socket hooks
 
+    def _headers(self, credentials: FeedCredentials) -> dict[str, str]:
+        # The raw jwt, as the WS 2.0 docs show (SmartAPI also takes "Bearer <jwt>").
+        return {
+            "Authorization": credentials.jwt,
+            "x-api-key": self._api_key,
+            "x-client-code": self._client_code,
+            "x-feed-token": credentials.feed_token,
+        }
+
     async def _on_open(self, ws: ClientConnection) -> None:
         self._frames_ready = asyncio.Event()
         self._room = asyncio.Event()
@@ -975,6 +449,8 @@ class MarketFeed(ReconnectingSocket):
         stats.last_message_at = time.time()
         if batch.malformed:
             self._count_malformed(batch)
+        if batch.flag_mismatches:
+            self._count_flag_mismatches(batch)
         if len(batch):
             await self._deliver(batch)
 
@@ -991,6 +467,19 @@ class MarketFeed(ReconnectingSocket):
                 self.SERVICE,
                 stats.malformed,
                 stats.last_malformed_reason or "unknown",
+            )
+
+    def _count_flag_mismatches(self, batch: TickBatch) -> None:
+        stats = self.stats
+        before = stats.flag_mismatches
+        stats.flag_mismatches += batch.flag_mismatches
+        every = self._malformed_log_every
+        if before == 0 or before // every != stats.flag_mismatches // every:
+            logger.warning(
+                "%s: %d ticks so far with best-five flags unlike SPEC §6.5; "
+                "their levels are read by position and the ticks kept",
+                self.SERVICE,
+                stats.flag_mismatches,
             )
 
     async def _deliver(self, batch: TickBatch) -> None:
@@ -1048,20 +537,17 @@ __all__ = [
     "MAX_SUBSCRIPTIONS_PER_CONNECTION",
     "Backoff",
     "ConnectionLimitError",
+    "CredentialsProvider",
     "ExchangeType",
     "FeedAuthError",
+    "FeedCredentials",
     "FeedError",
     "FeedLimitError",
     "FeedRefused",
     "FeedStats",
     "MarketFeed",
     "Mode",
-    "ReconnectingSocket",
     "ServerMessageError",
-    "SocketStats",
     "Subscription",
     "SubscriptionLimitError",
-    "Verdict",
-    "classify_failure",
-    "invoke_callback",
 ]

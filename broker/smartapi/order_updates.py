@@ -12,10 +12,13 @@ before any update from the new socket is delivered — re-read the order book th
 stream then continues from a state the caller knows). Apply updates idempotently: the
 same order state may arrive from the book and from the stream.
 
-Handshake failures are classified as for the market feed (`feed.classify_failure`):
-401 (invalid token) and 403 (expired token) stop the socket with `FeedAuthError`;
-429 (connection limit breached) is retried after `Backoff.throttled_delay`; network
-errors and 5xx are retried with jittered exponential backoff.
+Handshake failures are classified as for the market feed (`reconnect.classify_failure`):
+401 (invalid token) and 403 (expired token) are auth failures; 429 (connection limit
+breached) is retried after `Backoff.throttled_delay`; network errors and 5xx are
+retried with jittered exponential backoff. With fixed tokens an auth failure stops the
+socket with `FeedAuthError`; with a `credentials=` provider (e.g.
+`reconnect.session_credentials(session)`) the socket first asks it once for fresh
+tokens and retries, so the stream survives the nightly token rollover.
 """
 
 from __future__ import annotations
@@ -32,12 +35,15 @@ from typing import Any, Literal
 from websockets.asyncio.client import ClientConnection
 
 from broker.smartapi.errors import Redactor
-from broker.smartapi.feed import (
+from broker.smartapi.reconnect import (
     Backoff,
+    CredentialsProvider,
+    FeedCredentials,
     FeedError,
     ReconnectingSocket,
     SocketStats,
     invoke_callback,
+    pick_credentials,
 )
 
 logger = logging.getLogger(__name__)
@@ -168,6 +174,9 @@ class OrderUpdates(ReconnectingSocket):
         await updates.start()
         ...
         await updates.close()
+
+    `credentials=` (a `reconnect.CredentialsProvider`) replaces `jwt=`/`feed_token=`
+    for a stream that renews its tokens when a reconnect is refused.
     """
 
     SERVICE = "order updates"
@@ -176,11 +185,12 @@ class OrderUpdates(ReconnectingSocket):
         self,
         url: str,
         *,
-        jwt: str,
         on_update: OnUpdate,
+        jwt: str | None = None,
         api_key: str = "",
         client_code: str = "",
-        feed_token: str = "",
+        feed_token: str | None = None,
+        credentials: CredentialsProvider | None = None,
         on_reconnect: OnReconnect | None = None,
         on_error: OnError | None = None,
         ping_interval: float = 10.0,
@@ -192,21 +202,18 @@ class OrderUpdates(ReconnectingSocket):
         rng: random.Random | None = None,
         redactor: Redactor | None = None,
     ) -> None:
-        jwt = jwt.removeprefix("Bearer ").strip()
-        headers = {"Authorization": f"Bearer {jwt}"}
-        # Not required by the docs; the official SDKs send them and they do no harm.
-        for name, value in (
-            ("x-api-key", api_key),
-            ("x-client-code", client_code),
-            ("x-feed-token", feed_token),
-        ):
-            if value:
-                headers[name] = value
         self.stats = OrderUpdateStats()
+        self._api_key = api_key
         super().__init__(
             url,
-            headers=headers,
-            secrets=(jwt, api_key, feed_token),
+            credentials=pick_credentials(
+                self.SERVICE,
+                jwt=jwt,
+                feed_token=feed_token,
+                credentials=credentials,
+                feed_token_required=False,
+            ),
+            secrets=(api_key,),
             redactor=redactor,
             client_code=client_code,
             stats=self.stats,
@@ -222,6 +229,18 @@ class OrderUpdates(ReconnectingSocket):
         )
         self._on_update = on_update
         self._on_reconnect = on_reconnect
+
+    def _headers(self, credentials: FeedCredentials) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {credentials.jwt}"}
+        # Not required by the docs; the official SDKs send them and they do no harm.
+        for name, value in (
+            ("x-api-key", self._api_key),
+            ("x-client-code", self._client_code),
+            ("x-feed-token", credentials.feed_token),
+        ):
+            if value:
+                headers[name] = value
+        return headers
 
     async def _on_open(self, ws: ClientConnection) -> None:
         if self.stats.reconnects and self._on_reconnect is not None:

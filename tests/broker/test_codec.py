@@ -168,6 +168,34 @@ def test_golden_snap_quote_frame_built_from_spec_offsets() -> None:
     assert decode_frame_reference(bytes(frame))["best_5_sell_price"] == tick.best_5_sell_price
 
 
+def test_golden_snap_quote_with_swapped_flags_decodes_by_position() -> None:
+    # The same book as above, but flagged the way older SDK builds label it: bids 0, asks 1.
+    frame = bytearray(379)
+    frame[0], frame[1] = 3, 2
+    frame[2:7] = b"43650"
+    struct.pack_into("<qqq", frame, 27, 77, 1_735_201_464_000, 12_350)  # LTP ₹123.50
+    for level in range(5):
+        bid = 147 + 20 * level
+        struct.pack_into("<hqqh", frame, bid, 0, 75 * (level + 1), 12_345 - 5 * level, level + 1)
+        ask = 147 + 100 + 20 * level
+        struct.pack_into("<hqqh", frame, ask, 1, 150 * (level + 1), 12_355 + 5 * level, 2)
+
+    batch = decode_ticks([bytes(frame)])
+
+    # The tick is kept, only the disagreement is counted.
+    assert (batch.malformed, batch.malformed_frames, batch.flag_mismatches) == (0, (), 1)
+    tick = batch.tick(0)
+    assert tick.last_traded_price == 12_350
+    # First five sub-packets (offsets 147..246) are bids, next five asks, whatever the flag.
+    assert tick.best_5_buy_price == (12_345, 12_340, 12_335, 12_330, 12_325)
+    assert tick.best_5_buy_quantity == (75, 150, 225, 300, 375)
+    assert tick.best_5_sell_price == (12_355, 12_360, 12_365, 12_370, 12_375)
+    assert tick.best_5_sell_quantity == (150, 300, 450, 600, 750)
+    reference = decode_frame_reference(bytes(frame))
+    assert reference["best_5_buy_price"] == tick.best_5_buy_price
+    assert reference["best_5_sell_price"] == tick.best_5_sell_price
+
+
 def test_encoder_writes_spec_offsets_and_book_flags() -> None:
     tick = Tick(
         subscription_mode=3,
@@ -287,6 +315,21 @@ FRAMES_SOME_BROKEN = st.lists(
 )
 
 
+def spec_flags_disagree(frame: bytes) -> bool:
+    """Oracle from SPEC §6.5: a bid level is flagged 1 (0 if all zeros), an ask level 0."""
+    if len(frame) != 379 or frame[0] != 3:
+        return False
+    for level in range(10):
+        flag, quantity, price, orders = struct.unpack_from("<hqqh", frame, 147 + 20 * level)
+        if level < 5:
+            agrees = flag == 1 or (flag == 0 and quantity == price == orders == 0)
+        else:
+            agrees = flag == 0
+        if not agrees:
+            return True
+    return False
+
+
 def assert_row_matches_reference(row: np.void, reference: dict[str, Any]) -> None:
     for name in TICK_FIELDS:
         value = row[name]
@@ -307,6 +350,7 @@ def assert_row_matches_reference(row: np.void, reference: dict[str, Any]) -> Non
 def test_batch_decoder_agrees_with_reference_decoder(frames: list[bytes]) -> None:
     batch = decode_ticks(frames)
     expected_faults = []
+    expected_mismatches = 0
     rows = iter(batch.ticks)
     for index, frame in enumerate(frames):
         try:
@@ -314,10 +358,13 @@ def test_batch_decoder_agrees_with_reference_decoder(frames: list[bytes]) -> Non
         except MalformedFrame as fault:
             expected_faults.append((index, str(fault)))
             continue
+        expected_mismatches += spec_flags_disagree(frame)
         assert_row_matches_reference(next(rows), reference)
     assert next(rows, None) is None
     assert batch.malformed == len(expected_faults)
     assert list(batch.malformed_frames) == expected_faults
+    # A disputed flag never drops a frame; it is only counted.
+    assert batch.flag_mismatches == expected_mismatches
 
 
 # --------------------------------------------------------------------------- malformed frames
@@ -348,9 +395,6 @@ GOOD_SNAP = encode_tick(
         (GOOD_LTP[:2] + bytes(25) + GOOD_LTP[27:], "non-digit token"),  # empty token
         (GOOD_LTP[:2] + b"28\x005" + GOOD_LTP[6:], "non-digit token"),  # NUL inside
         (GOOD_LTP[:2] + b" 2885" + GOOD_LTP[7:], "non-digit token"),
-        (GOOD_SNAP[:147] + struct.pack("<h", 0) + GOOD_SNAP[149:], "bad best-five flags"),
-        (GOOD_SNAP[:247] + struct.pack("<h", 1) + GOOD_SNAP[249:], "bad best-five flags"),
-        (GOOD_SNAP[:167] + struct.pack("<h", 2) + GOOD_SNAP[169:], "bad best-five flags"),
     ],
 )
 def test_malformed_frame_is_counted_and_reported_while_good_frames_decode(
@@ -373,6 +417,53 @@ def test_one_bad_frame_in_a_single_layout_batch(good: bytes) -> None:
     batch = decode_ticks([good, good, bad, good])
     assert (batch.malformed, batch.malformed_frames) == (1, ((2, "non-digit token"),))
     assert len(batch) == 3
+
+
+def with_flag(frame: bytes, level: int, flag: int) -> bytes:
+    """`frame` with best-five sub-packet `level` (0..9) flagged `flag`."""
+    offset = 147 + 20 * level
+    return frame[:offset] + struct.pack("<h", flag) + frame[offset + 2 :]
+
+
+def swap_all_flags(frame: bytes) -> bytes:
+    """Every bid flagged 0 and every ask flagged 1, as older SDK builds label the halves."""
+    for level in range(10):
+        frame = with_flag(frame, level, int(level >= 5))
+    return frame
+
+
+# GOOD_SNAP has one occupied bid (level 0, 75 units) and nine empty levels.
+DISPUTED_FLAGS = [
+    pytest.param(with_flag(GOOD_SNAP, 0, 0), id="occupied-bid-flagged-sell"),
+    pytest.param(with_flag(GOOD_SNAP, 5, 1), id="ask-flagged-buy"),
+    pytest.param(with_flag(GOOD_SNAP, 1, 2), id="flag-neither-0-nor-1"),
+    pytest.param(swap_all_flags(GOOD_SNAP), id="all-swapped"),
+]
+
+
+@pytest.mark.parametrize("disputed", DISPUTED_FLAGS)
+def test_disputed_flags_are_counted_and_the_tick_kept(disputed: bytes) -> None:
+    # Mixed layouts: the general path.
+    batch = decode_ticks([GOOD_LTP, disputed, GOOD_SNAP, GOOD_QUOTE])
+    assert (batch.malformed, batch.malformed_frames) == (0, ())
+    assert batch.flag_mismatches == 1
+    assert batch.ticks["token"].tolist() == [b"2885", b"43650", b"43650", b"1594"]
+    # Levels by position: the 75-unit level is the best bid whatever its flag says.
+    assert batch.tick(1).best_5_buy_quantity == (75, 0, 0, 0, 0)
+    assert batch.tick(1).best_5_sell_quantity == (0,) * 5
+    assert decode_frame_reference(disputed)["best_5_buy_quantity"] == (75, 0, 0, 0, 0)
+
+    # One layout: the fast path counts the same way.
+    single = decode_ticks([GOOD_SNAP, disputed, disputed])
+    assert (single.malformed, single.flag_mismatches, len(single)) == (0, 2, 3)
+
+
+def test_flag_mismatches_are_counted_only_on_frames_that_decode() -> None:
+    swapped = swap_all_flags(GOOD_SNAP)
+    # A frame dropped for its token adds nothing to the flag count, even if its flags are off.
+    bad_token = swapped[:2] + b"x" + swapped[3:]
+    batch = decode_ticks([swapped, bad_token, GOOD_SNAP])
+    assert (batch.malformed, batch.flag_mismatches, len(batch)) == (1, 1, 2)
 
 
 def test_only_malformed_frames_gives_no_rows() -> None:
@@ -399,7 +490,8 @@ def test_empty_bid_level_with_zero_flag_is_accepted() -> None:
     # An empty level is all zeros on the wire (SPEC §6.5), so flag 0 in a bid slot is fine.
     snap = bytearray(GOOD_SNAP)
     assert snap[167:187] == bytes(20)
-    assert decode_ticks([bytes(snap)]).malformed == 0
+    batch = decode_ticks([bytes(snap)])
+    assert (batch.malformed, batch.flag_mismatches) == (0, 0)
 
 
 # --------------------------------------------------------------------------- encoder errors

@@ -5,31 +5,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import struct
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from websockets.datastructures import Headers
-from websockets.exceptions import InvalidHandshake, InvalidStatus
-from websockets.http11 import Response
+from websockets.asyncio.server import ServerConnection, serve
 
-from broker.smartapi.codec import FRAME_LENGTH, TickBatch
+from broker.smartapi.codec import FRAME_LENGTH, Tick, TickBatch, encode_tick
 from broker.smartapi.errors import AuthError, InvalidRequest
 from broker.smartapi.feed import (
     Backoff,
     ConnectionLimitError,
     FeedAuthError,
-    FeedRefused,
+    FeedCredentials,
     MarketFeed,
     Mode,
     ServerMessageError,
     Subscription,
     SubscriptionLimitError,
-    classify_failure,
 )
 
 NIFTY = "99926000"
@@ -351,6 +348,198 @@ def test_bad_feed_token_stops_with_feed_auth_error_and_no_retry_storm(
     assert reported == [error]
 
 
+# --------------------------------------------------------------------------- token rollover
+
+
+class SimSessions:
+    """Credentials provider: the current simulator session, a freshly minted one on refresh."""
+
+    def __init__(self, sim: Any, first: dict[str, str]) -> None:
+        self.sim = sim
+        self.current = FeedCredentials(jwt=first["jwt"], feed_token=first["feed_token"])
+        self.calls: list[bool] = []
+
+    async def __call__(self, refresh: bool) -> FeedCredentials:
+        self.calls.append(refresh)
+        if refresh:
+            tokens = self.sim.issue_session()
+            self.current = FeedCredentials(jwt=tokens["jwtToken"], feed_token=tokens["feedToken"])
+        return self.current
+
+
+def rollover_faults(sim: Any, extra: str = "") -> str:
+    """Faults that expire every session issued so far, with the clock moved past the rollover.
+
+    A fault, not `expire_sessions()`: clearing it (the `sim` fixture does) revives the
+    module's shared login for the tests that follow.
+    """
+    now = sim.now()
+    # Two session minutes ahead is later than any session issued yet; the clock then
+    # jumps three minutes ahead, past the rollover.
+    spec = f"expire_at={(now + timedelta(minutes=2)):%H:%M}{extra}"
+    sim.set_faults(spec)
+    sim.set_clock(at=f"{(now + timedelta(minutes=3)):%H:%M:%S}")
+    return spec
+
+
+def test_feed_with_a_provider_survives_the_nightly_rollover(
+    sim: Any, session: dict[str, str]
+) -> None:
+    collector = Collector()
+    provider = SimSessions(sim, session)
+
+    async def scenario() -> MarketFeed:
+        feed = make_feed(
+            sim,
+            session,
+            jwt=None,
+            feed_token=None,
+            credentials=provider,
+            on_batch=collector,
+            silence_timeout=1.0,
+        )
+        await feed.subscribe([NIFTY], Mode.LTP)
+        async with feed:
+            await wait_until(lambda: collector.ticks >= 3, 10, "ticks before the rollover")
+            # The SmartAPI picture: tokens roll over and the open socket goes silent.
+            spec = rollover_faults(sim, ",ws_silent_after_s=0.5")
+            await wait_until(lambda: feed.stats.credential_refreshes == 1, 10, "a renewal")
+            await wait_until(lambda: feed.connected, 10, "a socket on the new session")
+            sim.set_faults(spec.removesuffix(",ws_silent_after_s=0.5"))
+            ticks = collector.ticks
+            await wait_until(lambda: collector.ticks > ticks + 2, 10, "ticks after the rollover")
+            assert feed.failure is None
+        return feed
+
+    feed = run(scenario())
+    assert feed.stats.watchdog_trips >= 1
+    # Old tokens on the first reconnect (refused), then one renewal; never a second one.
+    assert provider.calls[:3] == [False, False, True]
+    assert provider.calls.count(True) == 1
+    assert feed.stats.credential_refreshes == 1
+    assert feed.stats.reconnects >= 1
+    assert feed.failure is None
+
+
+def test_feed_without_a_provider_stops_at_the_rollover(sim: Any, session: dict[str, str]) -> None:
+    reported: list[object] = []
+    collector = Collector()
+
+    async def scenario() -> tuple[MarketFeed, FeedAuthError]:
+        feed = make_feed(sim, session, on_error=reported.append, on_batch=collector)
+        await feed.subscribe([NIFTY], Mode.LTP)
+        await feed.start()
+        # A tick proves the server holds the socket, so the drop below cannot miss it.
+        await wait_until(lambda: collector.ticks >= 1, 10, "a first tick")
+        rollover_faults(sim)
+        sim.drop_connections("feed")
+        with pytest.raises(FeedAuthError) as caught:
+            await asyncio.wait_for(feed.join(), 10)
+        await asyncio.sleep(0.3)  # time in which a retry loop would have run again
+        await feed.close()
+        return feed, caught.value
+
+    feed, error = run(scenario())
+    assert error.status == 401
+    assert error.reason == "Invalid Header - Invalid Auth token"
+    # The first connection, then the one refused reconnect: nothing more.
+    assert feed.stats.connect_attempts == 2
+    assert feed.stats.credential_refreshes == 0
+    assert reported == [error]
+
+
+def test_provider_refused_twice_stops_after_one_renewal(sim: Any, session: dict[str, str]) -> None:
+    calls: list[bool] = []
+
+    async def stale(refresh: bool) -> FeedCredentials:
+        calls.append(refresh)
+        return FeedCredentials(jwt=session["jwt"], feed_token="not-the-feed-token")
+
+    async def scenario() -> tuple[MarketFeed, FeedAuthError]:
+        feed = make_feed(sim, session, jwt=None, feed_token=None, credentials=stale)
+        await feed.start()
+        with pytest.raises(FeedAuthError) as caught:
+            await feed.wait_connected(5)
+        await asyncio.sleep(0.5)  # time in which a retry loop would have run many times
+        await feed.close()
+        return feed, caught.value
+
+    feed, error = run(scenario())
+    assert error.reason == "Invalid Header - Invalid Feed Token"
+    assert calls == [False, True]
+    assert feed.stats.connect_attempts == 2
+    assert feed.stats.credential_refreshes == 1
+    assert feed.failure is error
+
+
+def test_feed_takes_fixed_tokens_or_a_provider_not_both(sim: Any, session: dict[str, str]) -> None:
+    async def provider(refresh: bool) -> FeedCredentials:
+        return FeedCredentials(jwt=session["jwt"], feed_token=session["feed_token"])
+
+    with pytest.raises(ValueError, match="not both"):
+        make_feed(sim, session, credentials=provider)
+    with pytest.raises(ValueError, match="jwt= and feed_token="):
+        make_feed(sim, session, feed_token=None)
+
+
+# --------------------------------------------------------------------------- best-five flags
+
+
+def test_disputed_best_five_flags_are_counted_and_the_ticks_delivered() -> None:
+    book = Tick(
+        subscription_mode=3,
+        exchange_type=2,
+        token="43650",
+        last_traded_price=12_350,
+        best_5_buy_quantity=(75, 150, 0, 0, 0),
+        best_5_buy_price=(12_345, 12_340, 0, 0, 0),
+        best_5_sell_quantity=(75, 0, 0, 0, 0),
+        best_5_sell_price=(12_355, 0, 0, 0, 0),
+    )
+    good = encode_tick(book)
+    # Bids flagged 0 and asks 1, as older SDK builds label the halves (sub-packets at 147 + 20 n).
+    swapped = bytearray(good)
+    for level in range(10):
+        struct.pack_into("<h", swapped, 147 + 20 * level, int(level >= 5))
+    frames = [good, bytes(swapped), bytes(swapped)]
+    collector = Collector()
+
+    async def stream(ws: ServerConnection) -> None:
+        async for message in ws:
+            if message == "ping":
+                await ws.send("pong")
+            elif '"action":1' in str(message):
+                for frame in frames:
+                    await ws.send(frame)
+
+    async def scenario() -> MarketFeed:
+        async with serve(stream, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            feed = MarketFeed(
+                f"ws://127.0.0.1:{port}",
+                jwt="local-jwt",
+                api_key="local-key",
+                client_code="FLAGS01",
+                feed_token="local-feed-token",
+                on_batch=collector,
+                ping_interval=0.2,
+                backoff=FAST,
+            )
+            await feed.subscribe(["43650"], Mode.SNAP_QUOTE, 2)
+            async with feed:
+                await wait_until(lambda: collector.ticks >= 3, 5, "three SNAP_QUOTE ticks")
+        return feed
+
+    feed = run(scenario())
+    assert (feed.stats.ticks, feed.stats.malformed, feed.stats.flag_mismatches) == (3, 0, 2)
+    ticks = [tick for batch in collector.batches for tick in batch.to_ticks()]
+    # Every tick, swapped or not, has the same book read by position and its LTP.
+    for tick in ticks:
+        assert tick.last_traded_price == 12_350
+        assert tick.best_5_buy_price == (12_345, 12_340, 0, 0, 0)
+        assert tick.best_5_sell_price == (12_355, 0, 0, 0, 0)
+
+
 # --------------------------------------------------------------------------- limits
 
 
@@ -480,60 +669,7 @@ def test_secrets_never_reach_logs_or_errors(
     assert repr(make_feed(sim, session)).count("eyJ") == 0
 
 
-# --------------------------------------------------------------------------- pure parts
-
-
-def _status(code: int, message: str = "") -> InvalidStatus:
-    headers = Headers({"x-error-message": message} if message else {})
-    return InvalidStatus(Response(code, "", headers, b""))
-
-
-def test_classifier_gives_up_on_auth_and_retries_what_can_recover() -> None:
-    backoff = Backoff(throttled_delay=7.0)
-    unauthorised = classify_failure(
-        _status(401, "Invalid Header - Invalid Auth token"), service="feed", backoff=backoff
-    )
-    assert not unauthorised.retry
-    assert isinstance(unauthorised.error, FeedAuthError)
-    assert unauthorised.error.reason == "Invalid Header - Invalid Auth token"
-
-    expired = classify_failure(_status(403), service="feed", backoff=backoff)
-    assert not expired.retry
-    assert isinstance(expired.error, FeedAuthError)
-    assert expired.error.status == 403
-
-    throttled = classify_failure(_status(429), service="feed", backoff=backoff)
-    assert throttled.retry and throttled.min_delay == 7.0
-
-    assert classify_failure(_status(503), service="feed", backoff=backoff).retry
-    not_found = classify_failure(_status(404), service="feed", backoff=backoff)
-    assert not not_found.retry and isinstance(not_found.error, FeedRefused)
-    assert classify_failure(ConnectionRefusedError(), service="feed", backoff=backoff).retry
-    assert classify_failure(TimeoutError(), service="feed", backoff=backoff).retry
-    assert classify_failure(InvalidHandshake("closed"), service="feed", backoff=backoff).retry
-    # Our own bugs are not network weather: re-raised, not retried.
-    bug = classify_failure(KeyError("x"), service="feed", backoff=backoff)
-    assert not bug.retry and bug.error is None
-
-
-def test_backoff_golden_values() -> None:
-    backoff = Backoff(initial=0.5, factor=2.0, max_delay=30.0, jitter=0.0)
-    rng = random.Random(0)
-    # 0.5 · 2^n: 0.5, 1, 2, 4, 8, 16, then capped at 30.
-    assert [backoff.delay(n, rng) for n in range(8)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    attempt=st.integers(min_value=0, max_value=10_000),
-    jitter=st.floats(min_value=0.0, max_value=1.0),
-    seed=st.integers(min_value=0, max_value=2**32),
-)
-def test_backoff_stays_within_its_jitter_band(attempt: int, jitter: float, seed: int) -> None:
-    backoff = Backoff(initial=0.25, factor=3.0, max_delay=20.0, jitter=jitter)
-    ceiling = min(20.0, 0.25 * 3.0**attempt) if attempt < 64 else 20.0
-    delay = backoff.delay(attempt, random.Random(seed))
-    assert ceiling * (1 - jitter) - 1e-9 <= delay <= ceiling + 1e-9
+# --------------------------------------------------------------------------- argument checks
 
 
 def test_subscribe_rejects_bad_modes_exchange_types_and_tokens(

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from broker.smartapi.errors import AuthError
-from broker.smartapi.feed import Backoff, FeedAuthError
 from broker.smartapi.order_updates import OrderUpdate, OrderUpdates, parse_order_update
+from broker.smartapi.reconnect import Backoff, FeedAuthError, FeedCredentials
 
 LOGIN_PATH = "/rest/auth/angelbroking/user/v1/loginByPassword"
 LTP_PATH = "/rest/secure/angelbroking/order/v1/getLtpData"
@@ -241,6 +241,92 @@ def test_expired_session_is_an_auth_error(sim: Any, session: dict[str, str]) -> 
     assert error.status == 403
     assert "log in again" in str(error)
     assert socket.stats.connect_attempts == 1
+
+
+def test_provider_renews_the_session_after_expiry_and_drop(
+    sim: Any, session: dict[str, str]
+) -> None:
+    calls: list[bool] = []
+    current = {"jwt": session["jwt"]}
+    rereads: list[int] = []
+
+    async def provider(refresh: bool) -> FeedCredentials:
+        calls.append(refresh)
+        if refresh:
+            current["jwt"] = sim.issue_session()["jwtToken"]
+        return FeedCredentials(jwt=current["jwt"])
+
+    async def scenario() -> OrderUpdates:
+        socket = make_updates(
+            sim,
+            session,
+            jwt=None,
+            feed_token=None,
+            credentials=provider,
+            on_reconnect=lambda: rereads.append(1),
+        )
+        async with socket:
+            await wait_until(lambda: socket.stats.acks == 1, 5, "the first ack")
+            sim.expire_sessions()
+            sim.drop_connections("orders")
+            await wait_until(lambda: socket.stats.acks == 2, 10, "the ack on the new session")
+            assert socket.failure is None
+        return socket
+
+    socket = run(scenario())
+    # Old token (refused with 403 "Token expired"), then one renewal that connects.
+    assert calls == [False, False, True]
+    assert socket.stats.credential_refreshes == 1
+    assert socket.stats.connect_attempts == 3
+    assert socket.stats.reconnects == 1
+    assert rereads == [1]
+
+
+def test_without_a_provider_expiry_and_drop_stop_the_socket(
+    sim: Any, session: dict[str, str]
+) -> None:
+    async def scenario() -> tuple[OrderUpdates, FeedAuthError]:
+        socket = make_updates(sim, session)
+        await socket.start()
+        await wait_until(lambda: socket.stats.acks == 1, 5, "the first ack")
+        sim.expire_sessions()
+        sim.drop_connections("orders")
+        with pytest.raises(FeedAuthError) as caught:
+            await asyncio.wait_for(socket.join(), 10)
+        await asyncio.sleep(0.3)  # time in which a retry loop would have run again
+        await socket.close()
+        return socket, caught.value
+
+    socket, error = run(scenario())
+    assert error.status == 403
+    assert socket.stats.connect_attempts == 2
+    assert socket.stats.credential_refreshes == 0
+
+
+def test_provider_still_refused_after_renewal_stops_without_a_storm(
+    sim: Any, session: dict[str, str]
+) -> None:
+    calls: list[bool] = []
+    sim.expire_sessions()
+
+    async def expired(refresh: bool) -> FeedCredentials:
+        calls.append(refresh)
+        return FeedCredentials(jwt=session["jwt"])
+
+    async def scenario() -> tuple[OrderUpdates, FeedAuthError]:
+        socket = make_updates(sim, session, jwt=None, feed_token=None, credentials=expired)
+        await socket.start()
+        with pytest.raises(FeedAuthError) as caught:
+            await socket.wait_connected(5)
+        await asyncio.sleep(0.5)  # a retry loop would have tried several times by now
+        await socket.close()
+        return socket, caught.value
+
+    socket, error = run(scenario())
+    assert error.status == 403
+    assert calls == [False, True]
+    assert socket.stats.connect_attempts == 2
+    assert socket.failure is error
 
 
 def test_connection_limit_429_is_retried_later(sim: Any, session: dict[str, str]) -> None:
