@@ -141,7 +141,19 @@ def demo(
         typer.echo("running the nightly flows on Prefect's temporary local API …")
         from flows.nightly import nightly_flow
 
-        state = nightly_flow(data_dir=str(data_dir), return_state=True)
+        # The simulator replays `session` from 09:15, so the nightly run sees the world as of the
+        # evening before: data up to the previous trading day, categories for `session`.
+        evening = sim.model.calendar.previous_trading_day(session).isoformat()
+        state = nightly_flow(
+            data_dir=str(data_dir),
+            step_parameters={
+                "instruments": {"as_of": session.isoformat()},
+                "history": {"end_date": evening},
+                "gaps": {"as_of": evening},
+                "categorise": {"as_of": evening},
+            },
+            return_state=True,
+        )
         if state.is_completed():
             for row in state.result()["steps"]:
                 steps.append(DemoStep(f"nightly: {row['step']}", row["status"], row["summary"]))

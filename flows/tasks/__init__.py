@@ -1,0 +1,1 @@
+"""Prefect tasks and helpers shared by several flows."""
