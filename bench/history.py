@@ -105,6 +105,8 @@ def main() -> None:
         "universe": "default: NIFTY, BANKNIFTY, FINNIFTY + INDIA VIX, futures, ATM±2 options",
         "history": "daily 2 years; 1h and 1m 3 months; options 1m for current expiries",
         "limit": "getCandleData 3/s, 180/min, 5000/h (SPEC §5.4)",
+        "ceiling": "the client's limiter keeps each request 1.1 s after the third before it "
+        "(a 0.1 s margin for network jitter): at most 2.73/s, 91 % of the limit",
         "runs": [],
     }
     try:
