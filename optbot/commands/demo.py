@@ -8,7 +8,9 @@ demo never pretends.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -40,14 +42,56 @@ def _prefect_env() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
-def _point_config_at(sim: Any, data_dir: Path, underlyings: list[str]) -> None:
-    """Environment overrides so every settings load in this process targets the simulator."""
-    os.environ["OPTBOT_BROKER__TARGET"] = "sim"
-    os.environ["OPTBOT_MODE"] = "paper"
-    os.environ["OPTBOT_SIM__HOST"] = "127.0.0.1"
-    os.environ["OPTBOT_SIM__PORT"] = str(sim.port)
-    os.environ["OPTBOT_DATA__DIR"] = str(data_dir)
-    os.environ["OPTBOT_UNIVERSE__UNDERLYINGS"] = ",".join(underlyings)
+@contextlib.contextmanager
+def _config_pointing_at(sim: Any, data_dir: Path, underlyings: list[str]) -> Iterator[None]:
+    """Environment overrides so every settings load in this process targets the simulator.
+
+    The previous values come back afterwards, so a caller in the same process (tests) is
+    left as it was.
+    """
+    overrides = {
+        "OPTBOT_BROKER__TARGET": "sim",
+        "OPTBOT_MODE": "paper",
+        "OPTBOT_SIM__HOST": "127.0.0.1",
+        "OPTBOT_SIM__PORT": str(sim.port),
+        "OPTBOT_DATA__DIR": str(data_dir),
+        "OPTBOT_UNIVERSE__UNDERLYINGS": ",".join(underlyings),
+    }
+    saved = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _nightly(sim: Any, session: date, data_dir: Path) -> list[DemoStep]:
+    """Run the nightly flows against the simulator; one report line per step."""
+    from flows.nightly import nightly_flow
+
+    # The simulator replays `session` from 09:15, so the nightly run sees the world as of the
+    # evening before: data up to the previous trading day, categories for `session`.
+    evening = sim.model.calendar.previous_trading_day(session).isoformat()
+    state = nightly_flow(
+        data_dir=str(data_dir),
+        step_parameters={
+            "instruments": {"as_of": session.isoformat()},
+            "history": {"end_date": evening},
+            "gaps": {"as_of": evening},
+            "categorise": {"as_of": evening},
+        },
+        return_state=True,
+    )
+    if not state.is_completed():
+        return [DemoStep("nightly", "failed", (state.message or "failed")[:400])]
+    return [
+        DemoStep(f"nightly: {row['step']}", row["status"], row["summary"])
+        for row in state.result()["steps"]
+    ]
 
 
 def _warehouse_summary(data_dir: Path) -> tuple[list[tuple[str, int]], list[dict[str, Any]]]:
@@ -133,39 +177,19 @@ def demo(
 
     typer.echo("starting the exchange simulator on 127.0.0.1 …")
     with SimServer(SimConfig(host="127.0.0.1", port=0, seed=seed, speed=60.0)) as sim:
-        session = sim.model.session_date
+        session, sim_url = sim.model.session_date, sim.rest_url
         typer.echo(f"  simulator at {sim.rest_url} (session {session}, seed {seed})")
-        _point_config_at(sim, data_dir, underlyings)
         steps.append(DemoStep("simulator", "completed", f"{sim.rest_url}, session {session}"))
-
         typer.echo("running the nightly flows on Prefect's temporary local API …")
-        from flows.nightly import nightly_flow
-
-        # The simulator replays `session` from 09:15, so the nightly run sees the world as of the
-        # evening before: data up to the previous trading day, categories for `session`.
-        evening = sim.model.calendar.previous_trading_day(session).isoformat()
-        state = nightly_flow(
-            data_dir=str(data_dir),
-            step_parameters={
-                "instruments": {"as_of": session.isoformat()},
-                "history": {"end_date": evening},
-                "gaps": {"as_of": evening},
-                "categorise": {"as_of": evening},
-            },
-            return_state=True,
-        )
-        if state.is_completed():
-            for row in state.result()["steps"]:
-                steps.append(DemoStep(f"nightly: {row['step']}", row["status"], row["summary"]))
-        else:
-            steps.append(DemoStep("nightly", "failed", (state.message or "failed")[:400]))
+        with _config_pointing_at(sim, data_dir, underlyings):
+            steps.extend(_nightly(sim, session, data_dir))
 
     for name, why in NOT_BUILT_YET:
         steps.append(DemoStep(name, "skipped", why))
 
     counts, categories = _warehouse_summary(data_dir)
     report = data_dir / "reports" / f"demo-{session.isoformat()}.md"
-    _report(report, session, "loopback", steps, counts, categories)
+    _report(report, session, sim_url, steps, counts, categories)
 
     typer.echo("")
     for s in steps:
