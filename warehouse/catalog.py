@@ -4,7 +4,9 @@
 ``duckdb data/catalog.duckdb -c "select * from bars_1m limit 5"`` works from the
 project root. A dataset without files still gets a typed, empty view. DuckDB lets
 one process at a time open the file, so it is opened briefly and a lock conflict
-is retried with backoff.
+is retried with backoff. Our own refreshes also queue on ``<data>/.catalog.lock``
+(see ``locks.catalog_lock``), so the retries are for outsiders such as a user's
+``duckdb`` shell.
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from warehouse.schemas import Dataset
 
 CATALOG_FILE = "catalog.duckdb"
 
-_LOCK_MESSAGES = ("Could not set lock", "Conflicting lock", "different configuration")
+# Another connection holds the file (another process, or this one with other settings).
+_LOCK_MESSAGES = (
+    "Could not set lock",
+    "Conflicting lock",
+    "different configuration",
+    "file handle conflict",
+)
+# Another connection to the same database changed a view in the same instant.
+_CONFLICT_MESSAGES = ("write-write conflict",)
 
 
 def quote_identifier(name: str) -> str:
@@ -85,6 +95,18 @@ def _is_lock_conflict(exc: duckdb.Error) -> bool:
     return any(text in str(exc) for text in _LOCK_MESSAGES)
 
 
+def _is_write_conflict(exc: duckdb.Error) -> bool:
+    return isinstance(exc, duckdb.TransactionException) or any(
+        text in str(exc) for text in _CONFLICT_MESSAGES
+    )
+
+
+def _pause(delay: float) -> float:
+    """Sleep a jittered ``delay``; return the next, doubled up to one second."""
+    time.sleep(delay * random.uniform(0.5, 1.0))
+    return min(delay * 2, 1.0)
+
+
 def connect_catalog(
     path: Path, *, read_only: bool, timeout_s: float = 10.0
 ) -> duckdb.DuckDBPyConnection:
@@ -94,15 +116,14 @@ def connect_catalog(
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
-        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+        except duckdb.Error as exc:
             if not _is_lock_conflict(exc):
                 raise
             if time.monotonic() + delay > deadline:
                 raise CatalogBusy(
-                    f"catalog {path} stayed locked for {timeout_s:.0f} s: {exc}"
+                    f"catalog {path} stayed locked for {timeout_s:.1f} s: {exc}"
                 ) from exc
-        time.sleep(delay * random.uniform(0.5, 1.0))
-        delay = min(delay * 2, 1.0)
+        delay = _pause(delay)
 
 
 def apply_views(
@@ -116,7 +137,31 @@ def apply_views(
 
     ``missing`` receives the names of the views already there and returns statements
     for absent ones, so a new or partial catalog gets every view on its first refresh.
+    A session that loses a write conflict is rolled back and run again, with backoff,
+    until ``timeout_s`` is spent (then ``CatalogBusy``).
     """
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    while True:
+        try:
+            _apply_once(path, statements, max(deadline - time.monotonic(), 0.0), missing)
+            return
+        except duckdb.Error as exc:
+            if not _is_write_conflict(exc):
+                raise
+            if time.monotonic() + delay > deadline:
+                raise CatalogBusy(
+                    f"catalog {path} stayed locked for {timeout_s:.1f} s: {exc}"
+                ) from exc
+        delay = _pause(delay)
+
+
+def _apply_once(
+    path: Path,
+    statements: Mapping[str, str],
+    timeout_s: float,
+    missing: Callable[[set[str]], Mapping[str, str]] | None,
+) -> None:
     con = connect_catalog(path, read_only=False, timeout_s=timeout_s)
     try:
         todo = dict(statements)

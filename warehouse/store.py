@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -27,13 +28,18 @@ from warehouse.layout import (
     partition_dir,
     split_by_partition,
 )
-from warehouse.locks import dataset_lock
+from warehouse.locks import catalog_lock, dataset_lock
 from warehouse.quarantine import QuarantineReport
 from warehouse.reader import ReadResult, read_partition, sort_rows
 from warehouse.retention import RetentionPlan, RetentionPolicy, apply_retention, plan_retention
 from warehouse.schemas import DATASETS, UTC_TS, Dataset, get_dataset
 from warehouse.verify import FileVerifier
-from warehouse.writer import PartitionWrite, append_partition, merge_partition
+from warehouse.writer import (
+    PartitionWrite,
+    append_partition,
+    merge_partition,
+    replace_partition,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +107,31 @@ class Warehouse:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def write(self, dataset: str, table: pa.Table, **partition_values: str) -> WriteReport:
+    def write(
+        self,
+        dataset: str,
+        table: pa.Table,
+        *,
+        replace_partitions: bool = False,
+        **partition_values: str,
+    ) -> WriteReport:
         """Merge (or, for events and ticks, append) rows into their partitions.
 
         Bars need ``interval=`` ("1m", "5m", "15m", "1h", "1d"); other partition
         values come from the rows. A value given for a column level (``symbol=``)
         must match every row.
+
+        ``replace_partitions=True`` makes the rows the whole content of each partition
+        they fall in (a day's instrument snapshot written again, say): earlier rows
+        there go, whatever their keys, in one atomic swap per partition. Partitions
+        the rows do not touch are left alone, so an empty table changes nothing.
+        Append-only datasets (events, ticks) cannot be replaced.
         """
         ds = get_dataset(dataset)
+        if replace_partitions and ds.append_only:
+            raise PartitionError(
+                f"{ds.name} is append-only; replace_partitions works for merged datasets"
+            )
         variant = self._variant(ds, partition_values)
         rows = conform(table, ds, source=f"table for {ds.view_name(variant)}")
         for name, value in partition_values.items():
@@ -125,7 +148,9 @@ class Warehouse:
         with dataset_lock(self.root, ds.name):
             for levels, part in groups:
                 directory = partition_dir(self.root, ds, levels)
-                if ds.append_only:
+                if replace_partitions:
+                    result = replace_partition(ds, directory, part)
+                elif ds.append_only:
                     result = append_partition(ds, directory, part)
                 else:
                     result = merge_partition(self.root, ds, directory, part, report.quarantine)
@@ -275,8 +300,17 @@ class Warehouse:
             absent = [(ds, v) for ds, v in self._views(None) if ds.view_name(v) not in present]
             return statements(absent)
 
+        deadline = time.monotonic() + timeout_s
         ensure_dir(self.root)
-        apply_views(self.catalog_path, statements(views), timeout_s=timeout_s, missing=missing)
+        # One refresh at a time across threads and processes, and the views are worked out
+        # inside the lock, so a refresh never writes what it saw before a later one ran.
+        with catalog_lock(self.root, timeout_s=timeout_s):
+            apply_views(
+                self.catalog_path,
+                statements(views),
+                timeout_s=max(deadline - time.monotonic(), 0.0),
+                missing=missing,
+            )
 
     def _refresh_after_change(
         self, views: list[tuple[Dataset, str | None]], report: QuarantineReport
@@ -344,7 +378,6 @@ class Warehouse:
                     if name.startswith(".") and name.endswith(".tmp")
                 ]
                 report.temp_files_removed.extend(remove_files(sorted(temps)))
-        statements: dict[str, str] = {}
         for ds, variant in self._views(None):
             files = self._verifier.valid_files(ds, variant, report.quarantine, deep=deep)
             rows = 0
@@ -356,12 +389,9 @@ class Warehouse:
                 except FileNotFoundError:
                     continue
             report.views.append(ViewSummary(ds.view_name(variant), len(files), rows, size))
-            statements[ds.view_name(variant)] = view_sql(
-                self.root, ds, variant, has_files=bool(files)
-            )
-        ensure_dir(self.root)
         try:
-            apply_views(self.catalog_path, statements, timeout_s=self.catalog_timeout_s)
+            # files that just passed the deep check are remembered, so this only re-lists them
+            self._refresh(self._views(None), report.quarantine, self.catalog_timeout_s)
             report.catalog_refreshed = True
         except CatalogBusy as exc:
             log.warning("catalog not refreshed: %s", exc)

@@ -5,6 +5,12 @@ key, sort, write ONE ``data.parquet`` atomically, then remove the superseded fil
 A crash between the last two steps leaves duplicates, which the next read or write
 resolves by key; it never loses a row. Corrupt files met on the way are quarantined
 first, so they are kept aside rather than overwritten.
+
+Replace: the new rows become the partition's whole content. A merged partition is
+one ``data.parquet``; any other file in it is left over from a merge that crashed
+before cleaning up, so its rows are in ``data.parquet`` already. Those are removed
+first, then ``data.parquet`` is swapped in one rename: a reader (or a crash) sees
+the old partition or the new one, never a mix.
 """
 
 from __future__ import annotations
@@ -52,6 +58,18 @@ def merge_partition(
     write_parquet_atomic(merged, target)
     superseded = [path for path, _ in existing if path != target]
     return PartitionWrite(directory, merged.num_rows, target, remove_files(superseded))
+
+
+def replace_partition(dataset: Dataset, directory: Path, new_rows: pa.Table) -> PartitionWrite:
+    """Make ``new_rows`` the partition's only rows. Caller holds the lock."""
+    if dataset.append_only:
+        # appended part files are the data itself: no single rename could swap them all
+        raise WarehouseError(f"{dataset.name} is append-only; its partitions cannot be replaced")
+    rows = sort_rows(dedupe_keep_last(new_rows, dataset.key), dataset.sort_columns)
+    target = directory / DATA_FILE
+    removed = remove_files([path for path in data_files(directory) if path != target])
+    write_parquet_atomic(rows, target)
+    return PartitionWrite(directory, rows.num_rows, target, removed)
 
 
 def append_partition(dataset: Dataset, directory: Path, new_rows: pa.Table) -> PartitionWrite:

@@ -7,7 +7,6 @@ Prices are float rupees (bars are for analysis; orders never read them), the sta
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -22,10 +21,6 @@ from warehouse.schemas import BARS_SCHEMA, GAPS_SCHEMA
 
 DATASET = "bars"
 SOURCE = "broker"
-
-# Writers in this process take turns: a write ends by refreshing the DuckDB catalog, and two
-# threads opening the catalog file at once make one of them skip its refresh.
-_WRITE_LOCK = threading.Lock()
 
 
 def bars_table(
@@ -54,8 +49,7 @@ def write_bars(wh: Warehouse, table: pa.Table, interval: str) -> int:
     """Merge bars into the warehouse (same symbol and start replaces); returns rows given."""
     if table.num_rows == 0:
         return 0
-    with _WRITE_LOCK:
-        return wh.write(DATASET, table, interval=interval).rows_in
+    return wh.write(DATASET, table, interval=interval).rows_in
 
 
 def _read_ts(wh: Warehouse, interval: str, symbol: str, first: date, last: date) -> pa.Array:

@@ -1,8 +1,9 @@
 """The dated instrument snapshot in the warehouse: write one, and find the one in force.
 
-The instruments flow writes one snapshot per day (``snapshot_date`` = the day it is for). The
-snapshot in force on a day is the latest one dated on or before it; a rejected master writes
-nothing, so yesterday's snapshot simply stays in force.
+The instruments flow writes one snapshot per day (``snapshot_date`` = the day it is for); a rerun
+on the same day replaces that day's snapshot whole. The snapshot in force on a day is the latest
+one dated on or before it; a rejected master writes nothing, so yesterday's snapshot simply stays
+in force.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ def snapshot_table(instruments: Iterable[Instrument], snapshot_date: date) -> pa
 
 
 def write_snapshot(wh: Warehouse, instruments: Iterable[Instrument], snapshot_date: date) -> int:
-    """Write the day's snapshot; returns the rows written."""
-    report: WriteReport = wh.write(DATASET, snapshot_table(instruments, snapshot_date))
+    """Write the day's snapshot, replacing any earlier one of that day; returns the rows."""
+    table = snapshot_table(instruments, snapshot_date)
+    # a rerun with fewer underlyings must not leave the dropped ones in the day's snapshot
+    report: WriteReport = wh.write(DATASET, table, replace_partitions=True)
     return report.rows_in
 
 

@@ -72,6 +72,30 @@ def test_contracts_expired_before_the_snapshot_date_are_purged(
     assert len(after) == len(before) - len(expiring)
 
 
+def test_a_same_day_rerun_with_fewer_underlyings_leaves_only_them(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    both = write_config(tmp_path, sim, ["NIFTY", "BANKNIFTY"])
+    first = instruments_flow(config_path=both, as_of=SESSION)
+    wh = Warehouse(tmp_path / "data")
+    before = snapshot_in_force(wh, SESSION)
+    assert before is not None
+    assert {inst.name for inst in before.index} == {"NIFTY", "BANKNIFTY", "INDIA VIX"}
+
+    only_nifty = write_config(tmp_path, sim, ["NIFTY"])
+    rerun = instruments_flow(config_path=only_nifty, as_of=SESSION)
+
+    after = snapshot_in_force(wh, SESSION)
+    assert after is not None and after.snapshot_date == SESSION
+    assert {inst.name for inst in after.index} == {"NIFTY", "INDIA VIX"}
+    assert len(after) == rerun["instruments_written"] < first["instruments_written"]
+    # the catalog view agrees with the files: no BANKNIFTY row is left in the day's snapshot
+    names = wh.query(
+        f"SELECT DISTINCT name FROM instruments WHERE snapshot_date = DATE '{SESSION}'"
+    )["name"].to_pylist()
+    assert sorted(names) == ["INDIA VIX", "NIFTY"]
+
+
 def _corrupt(records: list[dict[str, str]]) -> list[dict[str, str]]:
     """Three problems in NIFTY's options: a zero lot, an off-grid strike, a duplicate token."""
     options = [r for r in records if r["name"] == "NIFTY" and r["instrumenttype"] == "OPTIDX"]
