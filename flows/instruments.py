@@ -28,6 +28,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.broker_session import retry_if_broker_flaky, run_async
+from flows.notify import Alert, notify_on_failure, send_alert
 from flows.tasks.instrument_snapshot import snapshot_date_in_force, write_snapshot
 from flows.tasks.settings import flow_warehouse, load_flow_settings
 from market.calendar import IST
@@ -198,7 +199,7 @@ def _problem_text(problem: Problem) -> str:
 # --------------------------------------------------------------------------- flow
 
 
-@flow(name="instruments", log_prints=False)
+@flow(name="instruments", log_prints=False, on_failure=[notify_on_failure])
 def instruments_flow(
     underlyings: list[str] | None = None,
     as_of: date | None = None,
@@ -240,6 +241,16 @@ def instruments_flow(
             "instrument master refused (%s); kept aside at %s, previous snapshot stays",
             "; ".join(review.verdict.reasons),
             rejected_path,
+        )
+        # The run still completes (yesterday's snapshot stays in force), so a person must be told.
+        send_alert(
+            Alert(
+                subject=f"instrument master of {day.isoformat()} refused",
+                body="; ".join(review.verdict.reasons),
+                source="instruments",
+                links=(rejected_path,),
+            ),
+            settings,
         )
     in_force = snapshot_date_in_force(wh, day)
     report = render_report(review, day, in_force, rejected_path)

@@ -142,3 +142,26 @@ def test_an_unreadable_master_is_refused_too(sim: SimServer, tmp_path: Path) -> 
     assert "not valid JSON" in summary["reasons"][0]
     assert summary["snapshot_in_force"] is None
     assert (tmp_path / "data" / "rejected" / "master-20261120.json").exists()
+
+
+def test_a_refused_master_alerts_a_person(sim: SimServer, tmp_path: Path) -> None:
+    from tests.flows.test_maintenance_flow import Hook
+
+    hook = Hook()
+    try:
+        config = tmp_path / "optbot.toml"
+        config.write_text(
+            f'[data]\ndir = "{tmp_path / "data"}"\n[sim]\nport = {sim.port}\n'
+            f'[universe]\nunderlyings = ["NIFTY"]\n[notify]\nwebhook_url = "{hook.url}"\n',
+            encoding="utf-8",
+        )
+        broken = tmp_path / "broken.json"
+        broken.write_text('[{"token": "1", "sym', encoding="utf-8")
+        summary = instruments_flow(config_path=str(config), as_of=SESSION, master_file=str(broken))
+        assert summary["status"] == "rejected"
+        alerts = [b for b in hook.bodies if b["source"] == "instruments"]
+        assert len(alerts) == 1
+        assert "refused" in alerts[0]["subject"] and "2026-11-20" in alerts[0]["subject"]
+        assert "not valid JSON" in alerts[0]["body"]
+    finally:
+        hook.close()
