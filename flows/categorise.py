@@ -29,6 +29,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.broker_session import retry_if_broker_flaky
+from flows.notify import notify_on_failure
 from market.calendar import IST, NseCalendar
 from market.categorise import (
     Category,
@@ -418,7 +419,7 @@ def thresholds_from(settings: Settings) -> Thresholds:
     )
 
 
-@flow(name="categorise", log_prints=False)
+@flow(name="categorise", log_prints=False, on_failure=[notify_on_failure])
 def categorise_flow(
     config_path: str | None = None,
     data_dir: str | None = None,

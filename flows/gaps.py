@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.notify import notify_on_failure
 from market.calendar import IST, NseCalendar
 from market.gaps import (
     DAILY,
@@ -613,7 +614,7 @@ def publish_report(
 # --- the flow -----------------------------------------------------------------------------
 
 
-@flow(name="gaps", log_prints=False)
+@flow(name="gaps", log_prints=False, on_failure=[notify_on_failure])
 def gaps_flow(
     config_path: str | None = None,
     data_dir: str | None = None,

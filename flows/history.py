@@ -45,6 +45,7 @@ from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.broker_session import BrokerSession, open_broker_session, retry_if_broker_flaky
+from flows.notify import notify_on_failure
 from flows.tasks.bar_store import (
     bars_table,
     latest_close,
@@ -483,7 +484,7 @@ def _run_targets(
     return reports, failed
 
 
-@flow(name="history", task_runner=_task_runner())
+@flow(name="history", task_runner=_task_runner(), on_failure=[notify_on_failure])
 def history_flow(
     underlyings: list[str] | None = None,
     end_date: date | None = None,

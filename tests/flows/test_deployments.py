@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,24 @@ ROOT = Path(__file__).resolve().parents[2]
 IST = ZoneInfo("Asia/Kolkata")
 DOCUMENT = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
 DEPLOYMENTS = {d["name"]: d for d in DOCUMENT["deployments"]}
+
+
+def comment_blocks(text: str) -> dict[str, str]:
+    """Each deployment's comment lines, keyed by the deployment's name."""
+    blocks: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        named = re.match(r"\s*- name: (\S+)\s*$", line)
+        if named:
+            current = blocks.setdefault(named.group(1), [])
+        elif current is not None and line.lstrip().startswith("#"):
+            current.append(line)
+    return {name: "\n".join(lines) for name, lines in blocks.items()}
+
+
+PROJECT_TEXT = (ROOT / "prefect.yaml").read_text(encoding="utf-8")
+HEADER = PROJECT_TEXT.split("\ndeployments:", 1)[0]
+COMMENTS = comment_blocks(PROJECT_TEXT)
 
 
 def load(entrypoint: str) -> Flow:
@@ -71,6 +90,20 @@ def test_parameters_match_the_flow_signature(name: str) -> None:
     assert {k: validated[k] for k in given} == given
     # Deployments must be runnable from the UI with plain values.
     assert {"config_path", "data_dir"} <= set(signature)
+
+
+@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
+def test_every_parameter_is_documented_next_to_its_deployment(name: str) -> None:
+    # config_path and data_dir are common to all flows and explained once at the top.
+    signature = inspect.signature(load(DEPLOYMENTS[name]["entrypoint"]).fn).parameters
+    undocumented = [
+        p
+        for p in signature
+        if p not in {"config_path", "data_dir"}
+        and not re.search(rf"(?<![\w]){re.escape(p)}(?![\w])", COMMENTS.get(name, ""))
+    ]
+    assert undocumented == [], f"{name}: no comment for {undocumented}"
+    assert "`config_path`" in HEADER and "`data_dir`" in HEADER
 
 
 @pytest.mark.parametrize("name", sorted(DEPLOYMENTS))

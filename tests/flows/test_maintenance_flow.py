@@ -158,3 +158,64 @@ def test_backups_beyond_keep_are_pruned(tmp_path: Path) -> None:
     plan = take_backup(root, date(2025, 3, 6), keep=2)
     assert plan.prune == [] and len(list_backups(root)) == 2
     assert not list((root / "backups").glob(".*"))  # no temp files left behind
+
+
+@pytest.fixture
+def angelone_offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Target the real broker, but with no keyring and no way to open a connection to it."""
+    import keyring
+    from keyring.backends import fail
+
+    from flows.broker_session import BrokerSession
+
+    def no_login(self: Any) -> None:
+        raise AssertionError("the maintenance flow must not connect to the broker")
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())  # neither credentials nor tokens come from this machine
+    monkeypatch.setattr(BrokerSession, "connect", no_login)
+    monkeypatch.setenv("OPTBOT_BROKER__TARGET", "angelone")
+    for name in ("CLIENT_CODE", "PIN", "API_KEY", "TOTP_SECRET"):
+        monkeypatch.delenv(f"OPTBOT_{name}", raising=False)
+    yield
+    keyring.set_keyring(before)
+
+
+@pytest.mark.usefixtures("angelone_offline")
+def test_broker_without_totp_secret_needs_a_morning_login(
+    tmp_path: Path, hook: Hook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPTBOT_CLIENT_CODE", "a123")
+    monkeypatch.setenv("OPTBOT_PIN", "4321")
+    monkeypatch.setenv("OPTBOT_API_KEY", "key-xyz")
+    config = config_for(tmp_path, webhook=hook.url)
+    (tmp_path / "data").mkdir()
+
+    result = maintenance_flow(dry_run=True, today=TODAY, config_path=str(config), min_free_gb=0)
+
+    assert result["steps"]["session"] == "no valid stored session; no TOTP secret on this machine"
+    (warning,) = result["warnings"]
+    assert "fresh login is needed for the session of 2025-03-04" in warning  # Tuesday
+    assert "optbot login" in warning
+    (alert,) = hook.bodies
+    assert alert["source"] == "maintenance" and alert["severity"] == "warning"
+    assert warning in alert["body"]
+    assert "4321" not in json.dumps(alert) and "key-xyz" not in json.dumps(alert)
+
+
+@pytest.mark.usefixtures("angelone_offline")
+def test_broker_without_credentials_is_warned(
+    tmp_path: Path, hook: Hook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPTBOT_CLIENT_CODE", "a123")  # the PIN and API key are missing
+    config = config_for(tmp_path, webhook=hook.url)
+    (tmp_path / "data").mkdir()
+
+    result = maintenance_flow(dry_run=True, today=TODAY, config_path=str(config), min_free_gb=0)
+
+    assert result["steps"]["session"] == "credentials missing"
+    (warning,) = result["warnings"]
+    assert warning.startswith("the next session cannot log in: ")
+    assert "OPTBOT_PIN" in warning and "OPTBOT_API_KEY" in warning
+    (alert,) = hook.bodies
+    assert alert["source"] == "maintenance" and warning in alert["body"]

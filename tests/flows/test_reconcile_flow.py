@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time as wall
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from flows.reconcile import reconcile_flow
 from flows.tasks.settings import load_flow_settings
 from optbot.commands.flows import register
 from tests.conftest import SIM_SESSION
+from tests.flows.test_maintenance_flow import Hook
 from warehouse import Warehouse, get_dataset
 from warehouse.halt import active_halts, is_halted
 
@@ -153,9 +155,20 @@ def trading_sim(sim: Any) -> Any:
     return sim
 
 
-def test_clean_day_then_break_halts_until_acknowledged(trading_sim: Any, tmp_path: Path) -> None:
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    receiver = Hook()
+    yield receiver
+    receiver.close()
+
+
+def test_clean_day_then_break_halts_until_acknowledged(
+    trading_sim: Any, tmp_path: Path, hook: Hook
+) -> None:
     sim = trading_sim
     config = write_config(tmp_path, sim)
+    with config.open("a", encoding="utf-8") as extra:
+        extra.write(f'\n[notify]\nwebhook_url = "{hook.url}"\n')
     settings = load_flow_settings(str(config))
     data = settings.data.dir
     wh = Warehouse(data)
@@ -195,6 +208,7 @@ def test_clean_day_then_break_halts_until_acknowledged(trading_sim: Any, tmp_pat
     report = Path(clean["report"])
     assert report == data / "reports" / f"reconcile-{SIM_SESSION.isoformat()}.md"
     assert "**Result: clean**" in report.read_text("utf-8")
+    assert hook.bodies == []  # a clean day alerts nobody
 
     # An order placed behind optbot's back: the journal never sent it.
     stray, _ = desk.place("BUY", "MANUAL", marketable=False)
@@ -211,11 +225,19 @@ def test_clean_day_then_break_halts_until_acknowledged(trading_sim: Any, tmp_pat
     assert marker["source"] == "reconcile" and "1 break" in marker["reason"]
     text = Path(broken["report"]).read_text("utf-8")
     assert "unknown_order" in text and f"optbot ack {halt_id}" in text
+    # A person is told through the webhook: what broke and how to clear the HALT.
+    (alert,) = hook.bodies
+    assert alert["source"] == "reconcile" and alert["severity"] == "critical"
+    assert alert["subject"].startswith(f"reconciliation break on {SIM_SESSION.isoformat()}")
+    assert broken["breaks"][0] in alert["body"]
+    assert f"optbot ack {halt_id}" in alert["body"]
+    assert alert["links"] == [broken["report"]]
 
     # The same breaks again: the same halt, not a second one.
     again = reconcile_flow(session_date=SIM_SESSION, config_path=str(config))
     assert again["halt_id"] == halt_id and again["halt_new"] is False
     assert len(active_halts(data)) == 1
+    assert len(hook.bodies) == 1  # the same HALT is not alerted twice
 
     runner = CliRunner()
     status = runner.invoke(cli(), ["status", "--data-dir", str(data)])
