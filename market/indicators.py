@@ -169,28 +169,20 @@ def _true_range(high: float, low: float, prev_close: float) -> float:
     return tr
 
 
-class IncrementalEMA:
-    """EMA fed one value at a time; matches ``ema`` at every index where it is defined."""
+class _IncrementalIndicator:
+    """Period check, warm-up state and read-only surface shared by the one-output forms."""
 
-    __slots__ = ("_alpha", "_count", "_period", "_seed_sum", "_value")
+    __slots__ = ("_period", "_value")
 
     def __init__(self, period: int) -> None:
         _check_period(period)
         self._period = int(period)
-        self._alpha = 2.0 / (self._period + 1)
-        self._count = 0
-        self._seed_sum = 0.0
         self._value: float | None = None
 
     @property
     def period(self) -> int:
-        """Number of values averaged."""
+        """Number of values, changes or true ranges averaged."""
         return self._period
-
-    @property
-    def lookback(self) -> int:
-        """Values consumed before the first result (TA-Lib's lookback)."""
-        return self._period - 1
 
     @property
     def is_ready(self) -> bool:
@@ -199,8 +191,25 @@ class IncrementalEMA:
 
     @property
     def value(self) -> float | None:
-        """Latest EMA, or None during the warm-up."""
+        """Latest result, or None during the warm-up."""
         return self._value
+
+
+class IncrementalEMA(_IncrementalIndicator):
+    """EMA fed one value at a time; matches ``ema`` at every index where it is defined."""
+
+    __slots__ = ("_alpha", "_count", "_seed_sum")
+
+    def __init__(self, period: int) -> None:
+        super().__init__(period)
+        self._alpha = 2.0 / (self._period + 1)
+        self._count = 0
+        self._seed_sum = 0.0
+
+    @property
+    def lookback(self) -> int:
+        """Values consumed before the first result (TA-Lib's lookback)."""
+        return self._period - 1
 
     def update(self, value: float) -> float | None:
         """Take the next value; return the EMA, or None during the warm-up."""
@@ -216,39 +225,22 @@ class IncrementalEMA:
         return self._value
 
 
-class IncrementalRSI:
-    """Wilder's RSI fed one close at a time; matches ``rsi`` wherever it is defined."""
+class IncrementalRSI(_IncrementalIndicator):
+    """Wilder's RSI (0..100) fed one close at a time; matches ``rsi`` wherever it is defined."""
 
-    __slots__ = ("_avg_gain", "_avg_loss", "_changes", "_period", "_prev_close", "_value")
+    __slots__ = ("_avg_gain", "_avg_loss", "_changes", "_prev_close")
 
     def __init__(self, period: int = 14) -> None:
-        _check_period(period)
-        self._period = int(period)
+        super().__init__(period)
         self._changes = -1  # closes seen minus one; -1 until the first close
         self._prev_close = 0.0
         self._avg_gain = 0.0
         self._avg_loss = 0.0
-        self._value: float | None = None
-
-    @property
-    def period(self) -> int:
-        """Number of changes averaged."""
-        return self._period
 
     @property
     def lookback(self) -> int:
         """Closes consumed before the first result (TA-Lib's lookback)."""
         return self._period
-
-    @property
-    def is_ready(self) -> bool:
-        """True once a value is available."""
-        return self._value is not None
-
-    @property
-    def value(self) -> float | None:
-        """Latest RSI (0..100), or None during the warm-up."""
-        return self._value
 
     def update(self, close: float) -> float | None:
         """Take the next close; return the RSI, or None during the warm-up."""
@@ -286,38 +278,21 @@ class IncrementalRSI:
         return value
 
 
-class IncrementalATR:
+class IncrementalATR(_IncrementalIndicator):
     """Wilder's ATR fed one bar at a time; matches ``atr`` wherever it is defined."""
 
-    __slots__ = ("_count", "_period", "_prev_close", "_seed_sum", "_value")
+    __slots__ = ("_count", "_prev_close", "_seed_sum")
 
     def __init__(self, period: int = 14) -> None:
-        _check_period(period)
-        self._period = int(period)
+        super().__init__(period)
         self._count = 0
         self._prev_close = 0.0
         self._seed_sum = 0.0
-        self._value: float | None = None
-
-    @property
-    def period(self) -> int:
-        """Number of true ranges averaged."""
-        return self._period
 
     @property
     def lookback(self) -> int:
         """Bars consumed before the first result (TA-Lib's lookback)."""
         return self._period
-
-    @property
-    def is_ready(self) -> bool:
-        """True once a value is available."""
-        return self._value is not None
-
-    @property
-    def value(self) -> float | None:
-        """Latest ATR, or None during the warm-up."""
-        return self._value
 
     def update(self, high: float, low: float, close: float) -> float | None:
         """Take the next bar; return the ATR, or None during the warm-up."""

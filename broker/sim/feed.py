@@ -30,10 +30,10 @@ import asyncio
 import contextlib
 import json
 import time as _time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from starlette.responses import PlainTextResponse
@@ -80,6 +80,8 @@ E1002 = ("E1002", "Invalid Request. Subscription Limit Exceeded.")
 # Frames sent between two yields to the event loop, so one busy connection cannot starve others.
 _YIELD_EVERY = 512
 
+_Conn = TypeVar("_Conn")
+
 try:  # uvicorn closes the socket silently (no close frame) when the app raises this
     from uvicorn.protocols.utils import ClientDisconnected as _Abort
 except ImportError:  # pragma: no cover - another ASGI server
@@ -91,6 +93,35 @@ except ImportError:  # pragma: no cover - another ASGI server
 def abort_connection() -> OSError:
     """The exception that makes the server drop a WebSocket without a close frame."""
     return _Abort()
+
+
+async def serve_connection(
+    connections: set[_Conn],
+    conn: _Conn,
+    sender: Coroutine[Any, Any, str],
+    receiver: Coroutine[Any, Any, None],
+    names: tuple[str, str],
+) -> None:
+    """Run an accepted socket's sender and receiver until either ends; abort it on ``"drop"``.
+
+    ``conn`` is listed in ``connections`` while it runs. A sender that returns ``"drop"`` makes
+    the server drop the socket without a close frame, as a drop fault asks.
+    """
+    connections.add(conn)
+    send = asyncio.create_task(sender, name=names[0])
+    receive = asyncio.create_task(receiver, name=names[1])
+    try:
+        done, _ = await asyncio.wait({send, receive}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        connections.discard(conn)
+        for task in (send, receive):
+            task.cancel()
+        for task in (send, receive):
+            with contextlib.suppress(BaseException):
+                await task
+    finished = send in done and not send.cancelled() and send.exception() is None
+    if finished and send.result() == "drop":
+        raise abort_connection()
 
 
 Subscription = tuple[int, str, int]  # (exchangeType, token, mode)
@@ -206,21 +237,13 @@ class FeedHub:
             )
             return
         conn = FeedConnection(websocket, client_code, _time.monotonic(), epoch_ms(self.state.now()))
-        self._connections.add(conn)
-        pacer = asyncio.create_task(self._pace(conn), name="sim-feed-pacer")
-        receiver = asyncio.create_task(self._receive(conn), name="sim-feed-receiver")
-        try:
-            done, _ = await asyncio.wait({pacer, receiver}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            self._connections.discard(conn)
-            for task in (pacer, receiver):
-                task.cancel()
-            for task in (pacer, receiver):
-                with contextlib.suppress(BaseException):
-                    await task
-        finished = pacer in done and not pacer.cancelled() and pacer.exception() is None
-        if finished and pacer.result() == "drop":
-            raise abort_connection()
+        await serve_connection(
+            self._connections,
+            conn,
+            self._pace(conn),
+            self._receive(conn),
+            ("sim-feed-pacer", "sim-feed-receiver"),
+        )
 
     # --- incoming ------------------------------------------------------------------------
 

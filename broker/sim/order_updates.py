@@ -23,7 +23,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from broker.sim.feed import abort_connection
+from broker.sim.feed import serve_connection
 
 if TYPE_CHECKING:
     from broker.sim.exchange import OrderEvent
@@ -149,21 +149,13 @@ class OrderUpdateHub:
         assert session is not None
         await websocket.accept()
         conn = OrderConnection(websocket, session.client_code.upper(), _time.monotonic())
-        self._connections.add(conn)
-        sender = asyncio.create_task(self._send(conn), name="sim-orders-sender")
-        receiver = asyncio.create_task(self._receive(conn), name="sim-orders-receiver")
-        try:
-            done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            self._connections.discard(conn)
-            for task in (sender, receiver):
-                task.cancel()
-            for task in (sender, receiver):
-                with contextlib.suppress(BaseException):
-                    await task
-        finished = sender in done and not sender.cancelled() and sender.exception() is None
-        if finished and sender.result() == "drop":
-            raise abort_connection()
+        await serve_connection(
+            self._connections,
+            conn,
+            self._send(conn),
+            self._receive(conn),
+            ("sim-orders-sender", "sim-orders-receiver"),
+        )
 
     def _silent(self, conn: OrderConnection) -> bool:
         after = self.state.faults.settings.ws_silent_after_s

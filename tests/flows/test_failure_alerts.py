@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -12,16 +12,9 @@ import pytest
 from flows.categorise import categorise_flow
 from flows.gaps import gaps_flow
 from flows.history import history_flow
-from tests.flows.test_maintenance_flow import Hook
+from tests.flows.conftest import Hook
 
 AS_OF = date(2026, 11, 19)
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    receiver = Hook()
-    yield receiver
-    receiver.close()
 
 
 def run_gaps(config: Path, tmp_path: Path) -> Any:

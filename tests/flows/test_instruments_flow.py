@@ -145,7 +145,7 @@ def test_an_unreadable_master_is_refused_too(sim: SimServer, tmp_path: Path) -> 
 
 
 def test_a_refused_master_alerts_a_person(sim: SimServer, tmp_path: Path) -> None:
-    from tests.flows.test_maintenance_flow import Hook
+    from tests.flows.conftest import Hook
 
     hook = Hook()
     try:

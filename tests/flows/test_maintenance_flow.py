@@ -4,56 +4,21 @@ from __future__ import annotations
 
 import json
 import tarfile
-import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from flows.maintenance import maintenance_flow
+from tests.flows.conftest import Hook
 from tests.warehouse.builders import events, minute_bars, ticks
 from warehouse import Warehouse
 from warehouse.backup import list_backups
 from warehouse.halt import raise_halt
 
 TODAY = date(2025, 3, 3)  # a Monday; the calendar covers 2025 and 2026
-
-
-class Hook:
-    """A webhook receiver on a free loopback port that keeps every JSON body it gets."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    receiver = Hook()
-    yield receiver
-    receiver.close()
 
 
 def config_for(tmp_path: Path, webhook: str | None = None) -> Path:

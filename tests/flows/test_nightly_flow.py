@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from prefect import flow
 import flows.nightly as nightly
 from flows.nightly import NightlyFailed, nightly_flow
 from tests.conftest import SIM_SESSION
-from tests.flows.test_maintenance_flow import Hook
+from tests.flows.conftest import Hook
 from warehouse import Warehouse
 from warehouse.backup import list_backups
 
@@ -83,13 +82,6 @@ def test_nightly_runs_every_step_in_order(sim: Any, tmp_path: Path) -> None:
     artifact = read_artifact("nightly-steps")
     assert artifact is not None and artifact.type == "table"
     assert "categorise" in str(artifact.data)
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    receiver = Hook()
-    yield receiver
-    receiver.close()
 
 
 @flow(name="instruments")

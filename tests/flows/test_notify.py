@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socketserver
 import threading
-from collections.abc import Iterator
 from email import message_from_bytes
 from typing import Any
 
@@ -21,7 +20,7 @@ from flows.notify import (
     notify_on_failure,
 )
 from optbot.config import NotifySettings
-from tests.flows.test_maintenance_flow import Hook
+from tests.flows.conftest import Hook
 
 ALERT = Alert(
     subject="reconciliation break on 2026-11-20",
@@ -30,13 +29,6 @@ ALERT = Alert(
     source="reconcile",
     links=("data/reports/reconcile-2026-11-20.md",),
 )
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    receiver = Hook()
-    yield receiver
-    receiver.close()
 
 
 class Mailbox(socketserver.ThreadingTCPServer):

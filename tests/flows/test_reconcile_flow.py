@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time as wall
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from flows.reconcile import reconcile_flow
 from flows.tasks.settings import load_flow_settings
 from optbot.commands.flows import register
 from tests.conftest import SIM_SESSION
-from tests.flows.test_maintenance_flow import Hook
+from tests.flows.conftest import Hook
 from warehouse import Warehouse, get_dataset
 from warehouse.halt import active_halts, is_halted
 
@@ -153,13 +152,6 @@ def trading_sim(sim: Any) -> Any:
     sim.reset()  # a fresh exchange: no orders from other tests
     sim.set_clock(at="10:30")
     return sim
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    receiver = Hook()
-    yield receiver
-    receiver.close()
 
 
 def test_clean_day_then_break_halts_until_acknowledged(
