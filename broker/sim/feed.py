@@ -27,13 +27,12 @@ frame), all measured from when the connection opened.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time as _time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from starlette.responses import PlainTextResponse
@@ -42,6 +41,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from broker.sim.bars import epoch_ms
 from broker.sim.clock import IST
+from broker.sim.hub import SocketHub, serve_connection
 from broker.smartapi.codec import (
     FRAME_LENGTH,
     SNAP_QUOTE_MODE,
@@ -80,49 +80,6 @@ E1002 = ("E1002", "Invalid Request. Subscription Limit Exceeded.")
 # Frames sent between two yields to the event loop, so one busy connection cannot starve others.
 _YIELD_EVERY = 512
 
-_Conn = TypeVar("_Conn")
-
-try:  # uvicorn closes the socket silently (no close frame) when the app raises this
-    from uvicorn.protocols.utils import ClientDisconnected as _Abort
-except ImportError:  # pragma: no cover - another ASGI server
-
-    class _Abort(OSError):  # type: ignore[no-redef]
-        """Abort the connection."""
-
-
-def abort_connection() -> OSError:
-    """The exception that makes the server drop a WebSocket without a close frame."""
-    return _Abort()
-
-
-async def serve_connection(
-    connections: set[_Conn],
-    conn: _Conn,
-    sender: Coroutine[Any, Any, str],
-    receiver: Coroutine[Any, Any, None],
-    names: tuple[str, str],
-) -> None:
-    """Run an accepted socket's sender and receiver until either ends; abort it on ``"drop"``.
-
-    ``conn`` is listed in ``connections`` while it runs. A sender that returns ``"drop"`` makes
-    the server drop the socket without a close frame, as a drop fault asks.
-    """
-    connections.add(conn)
-    send = asyncio.create_task(sender, name=names[0])
-    receive = asyncio.create_task(receiver, name=names[1])
-    try:
-        done, _ = await asyncio.wait({send, receive}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        connections.discard(conn)
-        for task in (send, receive):
-            task.cancel()
-        for task in (send, receive):
-            with contextlib.suppress(BaseException):
-                await task
-    finished = send in done and not send.cancelled() and send.exception() is None
-    if finished and send.result() == "drop":
-        raise abort_connection()
-
 
 Subscription = tuple[int, str, int]  # (exchangeType, token, mode)
 
@@ -154,39 +111,16 @@ class FeedConnection:
     drop_requested: bool = False
     frames_sent: int = 0
 
-    def age(self) -> float:
-        return _time.monotonic() - self.opened
 
-
-class FeedHub:
+class FeedHub(SocketHub[FeedConnection]):
     """All feed connections of one simulator, and the frame building they share."""
 
     def __init__(self, state: SimState) -> None:
-        self.state = state
-        self._connections: set[FeedConnection] = set()
+        super().__init__(state, drop_kind="feed")
         self._info: dict[str, _TokenInfo | None] = {}
-        state.on_drop(self._on_drop)
 
     def routes(self) -> list[BaseRoute]:
         return [WebSocketRoute(FEED_PATH, self.serve)]
-
-    def connection_count(self, client_code: str | None = None) -> int:
-        """Open connections (of one client code, or all)."""
-        return sum(
-            1
-            for c in self._connections
-            if client_code is None or c.client_code == client_code.upper()
-        )
-
-    def _on_drop(self, kind: str) -> None:
-        if kind in ("feed", "all"):
-            for conn in list(self._connections):
-                conn.drop_requested = True
-
-    async def close_all(self) -> None:
-        for conn in list(self._connections):
-            with contextlib.suppress(Exception):
-                await conn.websocket.close(1001)
 
     # --- handshake -----------------------------------------------------------------------
 
@@ -247,10 +181,6 @@ class FeedHub:
 
     # --- incoming ------------------------------------------------------------------------
 
-    def _silent(self, conn: FeedConnection) -> bool:
-        after = self.state.faults.settings.ws_silent_after_s
-        return after is not None and conn.age() >= after
-
     async def _receive(self, conn: FeedConnection) -> None:
         ws = conn.websocket
         while True:
@@ -308,9 +238,7 @@ class FeedHub:
         while True:
             await asyncio.sleep(interval)
             faults = state.faults.settings
-            if conn.drop_requested or (
-                faults.ws_drop_after_s is not None and conn.age() >= faults.ws_drop_after_s
-            ):
+            if self._drop_due(conn):
                 return "drop"
             now_ms = epoch_ms(state.now())
             if now_ms < conn.cursor_ms:  # the clock was wound back

@@ -23,7 +23,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from broker.sim.feed import serve_connection
+from broker.sim.hub import SocketHub, serve_connection
 
 if TYPE_CHECKING:
     from broker.sim.exchange import OrderEvent
@@ -67,33 +67,16 @@ class OrderConnection:
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     drop_requested: bool = False
 
-    def age(self) -> float:
-        return _time.monotonic() - self.opened
 
-
-class OrderUpdateHub:
+class OrderUpdateHub(SocketHub[OrderConnection]):
     """All order-status connections; fans order events out to them."""
 
     def __init__(self, state: SimState) -> None:
-        self.state = state
-        self._connections: set[OrderConnection] = set()
+        super().__init__(state, drop_kind="orders")
         state.on_order_events(self._on_events)
-        state.on_drop(self._on_drop)
 
     def routes(self) -> list[BaseRoute]:
         return [WebSocketRoute(ORDER_UPDATES_PATH, self.serve)]
-
-    def connection_count(self, client_code: str | None = None) -> int:
-        return sum(
-            1
-            for c in self._connections
-            if client_code is None or c.client_code == client_code.upper()
-        )
-
-    def _on_drop(self, kind: str) -> None:
-        if kind in ("orders", "all"):
-            for conn in list(self._connections):
-                conn.drop_requested = True
 
     def _on_events(self, events: list[OrderEvent]) -> None:
         """Called from any thread: hand the events to the event loop."""
@@ -116,11 +99,6 @@ class OrderUpdateHub:
             for client_code, message in messages:
                 if client_code == conn.client_code:
                     conn.queue.put_nowait(message)
-
-    async def close_all(self) -> None:
-        for conn in list(self._connections):
-            with contextlib.suppress(Exception):
-                await conn.websocket.close(1001)
 
     # --- connection ----------------------------------------------------------------------
 
@@ -157,19 +135,12 @@ class OrderUpdateHub:
             ("sim-orders-sender", "sim-orders-receiver"),
         )
 
-    def _silent(self, conn: OrderConnection) -> bool:
-        after = self.state.faults.settings.ws_silent_after_s
-        return after is not None and conn.age() >= after
-
     async def _send(self, conn: OrderConnection) -> str:
         ws = conn.websocket
         try:
             await ws.send_text(json.dumps(greeting(conn.client_code)))
             while True:
-                faults = self.state.faults.settings
-                if conn.drop_requested or (
-                    faults.ws_drop_after_s is not None and conn.age() >= faults.ws_drop_after_s
-                ):
+                if self._drop_due(conn):
                     return "drop"
                 try:
                     message = await asyncio.wait_for(conn.queue.get(), _POLL_S)
