@@ -85,7 +85,7 @@ from broker.smartapi.models import (
     rupees_text,
     text,
 )
-from broker.smartapi.ratelimit import SlidingWindowLimiter, limiter_for_account
+from broker.smartapi.ratelimit import SlidingWindowLimiter, Ticket, limiter_for_account
 from broker.smartapi.tokens import TokenStore
 
 log = logging.getLogger(__name__)
@@ -212,15 +212,33 @@ class RestTransport:
         url = self.config.rest_url.rstrip("/") + path
         headers = request_headers(self.config, self._api_key, jwt)
         name = endpoint.name
-        short = await self.limiter.acquire(
+        ticket = await self.limiter.acquire(
             bucket_for(name), within_s=max(0.0, deadline - monotonic())
         )
-        if short > 0:
+        if not ticket.granted:
             raise RateLimited(
-                f"{name}: request budget full for {short:.1f} s more, past this call's "
+                f"{name}: request budget full for {ticket.wait_s:.1f} s more, past this call's "
                 f"{self.config.deadline_s:g} s deadline; not sent",
-                retry_after_s=short,
+                retry_after_s=ticket.wait_s,
             )
+        # The broker counts the request when it arrives, no later than its answer: the ticket
+        # is settled when the exchange ends, whichever way it ends.
+        try:
+            response = await self._exchange(endpoint, url, headers, body, deadline, ticket)
+        finally:
+            self.limiter.settle(ticket)
+        return self._interpret(endpoint, response)
+
+    async def _exchange(
+        self,
+        endpoint: Endpoint,
+        url: str,
+        headers: Mapping[str, str],
+        body: Mapping[str, Any] | None,
+        deadline: float,
+        ticket: Ticket,
+    ) -> httpx.Response:
+        name = endpoint.name
         # The HTTP timeout, too, ends at the deadline at the latest.
         timeout = self.config.timeout_s
         request_timeout = self._http.timeout
@@ -229,7 +247,7 @@ class RestTransport:
             request_timeout = httpx.Timeout(timeout)
         self.attempts += 1
         try:
-            response = await self._http.request(
+            return await self._http.request(
                 endpoint.method,
                 url,
                 headers=headers,
@@ -237,6 +255,8 @@ class RestTransport:
                 timeout=request_timeout,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Never reached the broker: it spent no budget beyond the moment it was issued.
+            self.limiter.settle(ticket, at=ticket.issued_at)
             raise BrokerUnreachable(
                 f"{name}: cannot connect to {self._host()} ({type(exc).__name__})"
             ) from exc
@@ -246,7 +266,6 @@ class RestTransport:
             ) from exc
         except httpx.TransportError as exc:
             raise BrokerUnavailable(f"{name}: connection failed ({type(exc).__name__})") from exc
-        return self._interpret(endpoint, response)
 
     def _host(self) -> str:
         return httpx.URL(self.config.rest_url).host or self.config.rest_url
