@@ -105,9 +105,12 @@ def main() -> None:
         "universe": "default: NIFTY, BANKNIFTY, FINNIFTY + INDIA VIX, futures, ATM±2 options",
         "history": "daily 2 years; 1h and 1m 3 months; options 1m for current expiries",
         "limit": "getCandleData 3/s, 180/min, 5000/h (SPEC §5.4)",
-        "ceiling": "the client's limiter sends a request 1.05 s after the answer to the third before it "
-        "arrived (counted from the answer, so load cannot push it inside the broker's window): "
-        "at most 3 / (1.05 s + round trip), about 2.85/s or 95 % of the limit on loopback",
+        "ceiling": (
+            "the client's limiter sends a request 1.05 s after the answer to the third "
+            "before it arrived (counted from the answer, so load cannot push it inside "
+            "the broker's window): at most 3 / (1.05 s + round trip), about 2.85/s or "
+            "95 % of the limit on loopback"
+        ),
         "runs": [],
     }
     try:
