@@ -30,7 +30,9 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.broker_session import retry_if_broker_flaky
 from flows.notify import notify_on_failure
+from flows.tasks.bar_store import bars_table, write_bars
 from market.calendar import IST, NseCalendar
+from market.candles import check_candles
 from market.categorise import (
     Category,
     FuturesDay,
@@ -283,12 +285,13 @@ def fetch_futures_bars(
     names: Sequence[str],
     first: date,
     as_of: date,
+    calendar: NseCalendar,
 ) -> int:
-    """Download the listed futures' daily candles from ``first`` to ``as_of``; store them."""
-    import pyarrow as pa
+    """Download the listed futures' daily candles from ``first`` to ``as_of``; store them.
 
-    from warehouse.schemas import BARS_SCHEMA
-
+    The candles pass the same check as the history flow's (``market.candles.check_candles``)
+    and are stored through the same helpers; refused ones are logged, never stored.
+    """
     contracts = [
         inst
         for name in names
@@ -304,35 +307,23 @@ def fetch_futures_bars(
             out.append((inst, await client.candles(inst.exchange, inst.token, DAILY, start, end)))
         return out
 
-    rows: list[dict[str, Any]] = []
+    logger = get_run_logger()
+    stored = 0
     for inst, candles in broker.run(work):
-        rows.extend(
-            {
-                "symbol": inst.symbol,
-                "token": inst.token,
-                "exchange": inst.exchange,
-                "ts": candle.start,
-                "open": float(candle.open),
-                "high": float(candle.high),
-                "low": float(candle.low),
-                "close": float(candle.close),
-                "volume": candle.volume,
-                "oi": None,
-                "interpolated": False,
-                "source": "broker",
-            }
-            for candle in candles
-            if _ist_day(candle.start) <= as_of
+        checked = check_candles([c for c in candles if _ist_day(c.start) <= as_of], DAILY, calendar)
+        for problem in checked.problems:
+            logger.warning("%s daily candle refused: %s", inst.symbol, problem)
+        table = bars_table(
+            checked.good, symbol=inst.symbol, token=inst.token, exchange=inst.exchange
         )
-    if rows:
-        wh.write("bars", pa.Table.from_pylist(rows, schema=BARS_SCHEMA), interval=DAILY)
-    get_run_logger().info(
+        stored += write_bars(wh, table, DAILY)
+    logger.info(
         "futures daily candles: %d rows for %d contracts of %s",
-        len(rows),
+        stored,
         len(contracts),
         ", ".join(names),
     )
-    return len(rows)
+    return stored
 
 
 def verdict_for(
@@ -462,7 +453,7 @@ def categorise_flow(
             from flows.broker_session import open_broker_session
 
             broker = open_broker_session(settings)
-            fetch_futures_bars(wh, broker, snapshot, short, sessions[0], inputs.as_of)
+            fetch_futures_bars(wh, broker, snapshot, short, sessions[0], inputs.as_of, calendar)
             inputs = load_inputs(wh, calendar, names, inputs.as_of, snapshot)
 
     verdicts = {name: verdict_for(name, inputs, thresholds, sessions) for name in names}

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from flows.tasks.bar_store import bars_table as store_table
 from market.calendar import IST
 from market.categorise import (
     Category,
@@ -21,7 +22,6 @@ from market.categorise import (
     parse_reason,
 )
 from warehouse import Warehouse
-from warehouse.schemas import BARS_SCHEMA
 
 if TYPE_CHECKING:
     from broker.sim.server import SimServer
@@ -57,24 +57,7 @@ def fetch_daily(config: Path, instruments: list[tuple[str, str]], first: date) -
 
 
 def bars_table(symbol: str, token: str, exchange: str, candles: list[Any]) -> pa.Table:
-    rows = [
-        {
-            "symbol": symbol,
-            "token": token,
-            "exchange": exchange,
-            "ts": c.start,
-            "open": float(c.open),
-            "high": float(c.high),
-            "low": float(c.low),
-            "close": float(c.close),
-            "volume": c.volume,
-            "oi": None,
-            "interpolated": False,
-            "source": "broker",
-        }
-        for c in candles
-    ]
-    return pa.Table.from_pylist(rows, schema=BARS_SCHEMA)
+    return store_table(candles, symbol=symbol, token=token, exchange=exchange)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pytest
 
+from flows.tasks.bar_store import bars_table as store_table
 from market.calendar import IST
 from warehouse import Warehouse
 from warehouse.schemas import BARS_SCHEMA, GAPS_SCHEMA
@@ -47,24 +48,7 @@ def fetch_minutes(config: Path, exchange: str, token: str) -> list[Any]:
 
 
 def bars_table(symbol: str, token: str, exchange: str, candles: list[Any]) -> pa.Table:
-    rows = [
-        {
-            "symbol": symbol,
-            "token": token,
-            "exchange": exchange,
-            "ts": c.start,
-            "open": float(c.open),
-            "high": float(c.high),
-            "low": float(c.low),
-            "close": float(c.close),
-            "volume": c.volume,
-            "oi": None,
-            "interpolated": False,
-            "source": "broker",
-        }
-        for c in candles
-    ]
-    return pa.Table.from_pylist(rows, schema=BARS_SCHEMA)
+    return store_table(candles, symbol=symbol, token=token, exchange=exchange)
 
 
 def minutes(day: date, hh: int, mm: int, count: int) -> set[datetime]:
